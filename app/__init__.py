@@ -1,0 +1,88 @@
+"""Tsunagu: registrant network and matching appliance."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application. `config` overrides settings by name (tests, tools)."""
+    from app import cli, extensions
+    from app.auth import authlog
+    from app.config import load_settings
+    from app.core import errors, i18n, security, templating
+
+    app = Flask(__name__, instance_path=os.environ.get("TSUNAGU_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    settings = load_settings(app.instance_path, overrides=config)
+    app.extensions["tsunagu.settings"] = settings
+    app.config.update(_flask_config(settings))
+    authlog.configure(settings.auth_log)
+
+    _init_extensions(app, extensions, i18n.select_locale)
+    security.init_app(app, settings)
+    errors.init_app(app)
+    _register_blueprints(app)
+    templating.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _flask_config(settings: Any) -> dict[str, Any]:
+    from datetime import timedelta
+
+    return {
+        "SECRET_KEY": settings.secret_key,
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_recycle": 3600},
+        "MAX_CONTENT_LENGTH": settings.max_request_bytes,
+        "MAX_FORM_MEMORY_SIZE": settings.max_form_bytes,
+        "MAX_FORM_PARTS": 200,
+        "SESSION_COOKIE_NAME": "tsunagu_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": settings.cookie_secure,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=settings.session_absolute_hours),
+        "WTF_CSRF_TIME_LIMIT": settings.session_absolute_hours * 3600,
+        "BABEL_DEFAULT_LOCALE": settings.default_locale,
+        "BABEL_DEFAULT_TIMEZONE": settings.timezone,
+        "RATELIMIT_STORAGE_URI": settings.rate_limit_storage_uri,
+        "RATELIMIT_HEADERS_ENABLED": True,
+    }
+
+
+def _init_extensions(app: Flask, ext: Any, locale_selector: Any) -> None:
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    ext.csrf.init_app(app)
+    ext.babel.init_app(app, locale_selector=locale_selector)
+    ext.limiter.init_app(app)
+    ext.login_manager.init_app(app)
+    ext.login_manager.session_protection = None  # server-side login sessions do this job
+    ext.login_manager.login_view = "portal.login"
+    ext.login_manager.blueprint_login_views = {"admin": "admin.login", "portal": "portal.login"}
+    ext.login_manager.login_message = None
+    import app.auth.web  # noqa: F401  (registers the user loader)
+    _import_models()
+
+
+def _import_models() -> None:
+    """Every model module, so metadata (migrations, the DB definition document) sees all tables."""
+    import app.audit.models
+    import app.auth.models
+    import app.codes.models
+    import app.registrants.models
+    import app.staff.models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.admin.views import bp as admin_bp
+    from app.core.health import bp as health_bp
+    from app.core.i18n import bp as i18n_bp
+    from app.portal.views import bp as portal_bp
+
+    for bp in (health_bp, i18n_bp, portal_bp, admin_bp):
+        app.register_blueprint(bp)

@@ -1,0 +1,1 @@
+"""The staff admin area (/admin): deny by default, each view declares its permission."""

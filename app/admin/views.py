@@ -1,0 +1,258 @@
+"""Admin shell: login, dashboard, registrants (read), locked accounts, staff users, audit history."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app import audit
+from app.admin import forms
+from app.audit.models import AuditEvent
+from app.auth import services as auth
+from app.auth.forms import LoginForm, PasswordChangeForm
+from app.auth.web import (PUBLIC, client_ip, is_staff, log_in, log_out, public, required_permission, requires,
+                          settings)
+from app.core.i18n import safe_next
+from app.core.timeutil import tokyo_day_start_utc
+from app.extensions import db, limiter, login_manager
+from app.registrants import services as registrants
+from app.registrants.models import Registrant
+from app.staff import services as staff_service
+from app.staff.models import Permission, StaffUser
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+log = logging.getLogger("tsunagu.admin")
+HOME = (_l("管理画面トップ"), "admin.dashboard")
+
+
+@bp.before_request
+def enforce_permission() -> Any:
+    needed = required_permission(request.endpoint)
+    if needed == PUBLIC:
+        return None
+    if not is_staff():
+        return login_manager.unauthorized()
+    if needed is None:
+        log.error("admin endpoint %s declares no permission; refused", request.endpoint)
+        abort(403)
+    if not current_user.can(needed):
+        log.warning("permission denied endpoint=%s staff=%s", request.endpoint, current_user.id)
+        abort(403)
+    return None
+
+
+def render(template: str, crumbs: list[tuple[Any, str | None]], **context: Any) -> str:
+    """Render an admin page with its breadcrumb trail (S-A1): home first, the current page last."""
+    trail = [(HOME[0], url_for(HOME[1]))] + [(label, url) for label, url in crumbs]
+    return render_template(template, breadcrumbs=trail, **context)
+
+
+def _login_rate_limit() -> str:
+    return settings().login_rate_limit
+
+
+# --- login / logout / own password ----------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_rate_limit, methods=["POST"])
+def login() -> Any:
+    if is_staff():
+        return redirect(url_for(".dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        result = auth.authenticate(db.session, settings(), "staff", form.email.data, form.password.data, client_ip())
+        if result.outcome is auth.LoginOutcome.OK:
+            target = safe_next(session.get("next"), url_for(".dashboard"))
+            log_in(result.account)
+            audit.record(db.session, result.account, "auth.login", f"staff:{result.account.id}", {}, client_ip())
+            db.session.commit()
+            return redirect(target)
+        flash(_("メールアドレスまたはパスワードが正しくありません。"
+                "続けて失敗するとアカウントが一定時間ロックされます。"), "error")
+    return render_template("admin/login.html", form=form), 200
+
+
+@bp.post("/logout")
+@public
+def logout() -> Any:
+    if is_staff():
+        log_out()
+    flash(_("ログアウトしました。"), "info")
+    return redirect(url_for(".login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires(Permission.VIEW)
+def change_password() -> Any:
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        errors = auth.change_own_password(db.session, settings(), current_user, form.current_password.data,
+                                          form.new_password.data, client_ip())
+        for field, messages in errors.items():
+            form[field].errors.extend(messages)
+        if not errors:
+            log_out()
+            flash(_("パスワードを変更しました。すべての端末でログアウトしたので、新しいパスワードでログインしてください。"),
+                  "info")
+            return redirect(url_for(".login"))
+    return render("admin/password.html", [(_l("パスワード変更"), None)], form=form)
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+@bp.get("/")
+@requires(Permission.VIEW)
+def dashboard() -> Any:
+    counts = registrants.status_counts(db.session)
+    by_region = registrants.counts_by_region(db.session)
+    locked = len(auth.locked_accounts(db.session, "registrant")) + len(auth.locked_accounts(db.session, "staff"))
+    return render("admin/dashboard.html", [], counts=counts, by_region=by_region, locked=locked)
+
+
+# --- registrants (read-only in this shell) ---------------------------------------------------------
+
+@bp.get("/registrants")
+@requires(Permission.VIEW)
+def registrant_list() -> Any:
+    form = forms.RegistrantFilterForm(request.args)
+    query, page = "", 1
+    if form.validate():
+        query, page = form.q.data or "", form.page.data or 1
+    result = registrants.list_registrants(db.session, query, page)
+    audit.record(db.session, current_user, "registrant.list", "registrant:*",
+                 {"query_given": bool(query), "page": page, "shown": len(result.items)}, client_ip())
+    db.session.commit()
+    return render("admin/registrants.html", [(_l("登録者一覧"), None)], form=form, result=result, query=query)
+
+
+@bp.get("/registrants/<int:registrant_id>")
+@requires(Permission.VIEW)
+def registrant_detail(registrant_id: int) -> Any:
+    registrant = db.get_or_404(Registrant, registrant_id)
+    audit.record(db.session, current_user, "registrant.view", f"registrant:{registrant.id}", {}, client_ip())
+    db.session.commit()
+    return render("admin/registrant_detail.html",
+                  [(_l("登録者一覧"), url_for(".registrant_list")), (registrant.full_name, None)],
+                  registrant=registrant, confirm=forms.ConfirmForm())
+
+
+# --- locked accounts ---------------------------------------------------------------------------------
+
+@bp.get("/security/locks")
+@requires(Permission.VIEW)
+def locks() -> Any:
+    return render("admin/locks.html", [(_l("ロック中のアカウント"), None)],
+                  staff=auth.locked_accounts(db.session, "staff"),
+                  registrants=auth.locked_accounts(db.session, "registrant"), confirm=forms.ConfirmForm())
+
+
+@bp.post("/security/locks/registrant/<int:registrant_id>/unlock")
+@requires(Permission.EDIT)
+def unlock_registrant(registrant_id: int) -> Any:
+    return _unlock(db.get_or_404(Registrant, registrant_id))
+
+
+@bp.post("/security/locks/staff/<int:staff_id>/unlock")
+@requires(Permission.ADMIN)
+def unlock_staff(staff_id: int) -> Any:
+    return _unlock(db.get_or_404(StaffUser, staff_id))
+
+
+def _unlock(account: Any) -> Any:
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    auth.unlock(db.session, current_user, account, client_ip())
+    flash(_("アカウントのロックを解除しました。"), "info")
+    return redirect(safe_next(request.form.get("next"), url_for(".locks")))
+
+
+# --- staff users ------------------------------------------------------------------------------------
+
+@bp.get("/staff")
+@requires(Permission.ADMIN)
+def staff_list() -> Any:
+    form = forms.StaffSearchForm(request.args)
+    form.validate()
+    users = staff_service.search_staff(db.session, form.q.data or "", form.role.data or "")
+    return render("admin/staff_list.html", [(_l("管理者ユーザー"), None)], form=form, users=users,
+                  confirm=forms.ConfirmForm())
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@requires(Permission.ADMIN)
+def staff_new() -> Any:
+    form = forms.StaffCreateForm()
+    if form.validate_on_submit():
+        try:
+            staff_service.create_staff(db.session, settings(), current_user, email=form.email.data,
+                                       display_name=form.display_name.data, role=form.role.data,
+                                       password=form.password.data, ip=client_ip())
+        except staff_service.StaffError as exc:
+            db.session.rollback()
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("管理者ユーザーを登録しました。"), "info")
+            return redirect(url_for(".staff_list"))
+    return render("admin/staff_new.html",
+                  [(_l("管理者ユーザー"), url_for(".staff_list")), (_l("新規登録"), None)], form=form)
+
+
+@bp.post("/staff/<int:staff_id>/disable")
+@requires(Permission.ADMIN)
+def staff_disable(staff_id: int) -> Any:
+    return _set_staff_enabled(staff_id, False)
+
+
+@bp.post("/staff/<int:staff_id>/enable")
+@requires(Permission.ADMIN)
+def staff_enable(staff_id: int) -> Any:
+    return _set_staff_enabled(staff_id, True)
+
+
+def _set_staff_enabled(staff_id: int, enabled: bool) -> Any:
+    user = db.get_or_404(StaffUser, staff_id)
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        staff_service.set_enabled(db.session, current_user, user, enabled, client_ip())
+    except staff_service.StaffError as exc:
+        db.session.rollback()
+        for message in exc.messages:
+            flash(message, "error")
+    else:
+        flash(_("有効にしました。") if enabled else _("無効にしました。"), "info")
+    return redirect(url_for(".staff_list"))
+
+
+# --- audit history --------------------------------------------------------------------------------------
+
+@bp.get("/audit")
+@requires(Permission.ADMIN)
+def audit_log() -> Any:
+    form = forms.AuditFilterForm(request.args)
+    stmt = sa.select(AuditEvent)
+    page = 1
+    if form.validate():
+        page = form.page.data or 1
+        if form.action.data:
+            stmt = stmt.where(AuditEvent.action.like(f"{form.action.data}%"))
+        if form.actor_kind.data:
+            stmt = stmt.where(AuditEvent.actor_kind == form.actor_kind.data)
+        if form.date_from.data:
+            stmt = stmt.where(AuditEvent.occurred_at >= tokyo_day_start_utc(form.date_from.data))
+        if form.date_to.data:
+            stmt = stmt.where(AuditEvent.occurred_at < tokyo_day_start_utc(form.date_to.data) + timedelta(days=1))
+    per_page = settings().audit_page_size
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    events = db.session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(per_page).offset((page - 1) * per_page))
+    return render("admin/audit.html", [(_l("監査履歴"), None)], form=form, events=list(events),
+                  page=page, pages=max(1, -(-total // per_page)), total=total)

@@ -1,0 +1,1 @@
+"""Authentication for staff and registrants: passwords, lock-out, sessions, the auth log."""

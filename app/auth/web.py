@@ -1,0 +1,103 @@
+"""Glue between the auth services and Flask: who is logged in, and what a view requires.
+
+The Flask session cookie carries only Flask-Login's account key ("staff:3") and a
+random login-session token; the token must match a live `LoginSession` row, so
+logout, idle timeout and "logout everywhere" take effect on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import current_app, request, session
+from flask_login import current_user, login_user, logout_user
+
+from app.auth import services
+from app.extensions import db, login_manager
+
+F = TypeVar("F", bound=Callable[..., Any])
+SESSION_TOKEN_KEY = "login_token"
+
+
+def settings() -> Any:
+    return current_app.extensions["tsunagu.settings"]
+
+
+def client_ip() -> str:
+    return request.remote_addr or "-"
+
+
+@login_manager.user_loader
+def _load_user(user_key: str) -> Any:
+    kind, _, raw_id = user_key.partition(":")
+    if not raw_id.isdigit():
+        return None
+    account_id = int(raw_id)
+    if not services.resume_session(db.session, settings(), session.get(SESSION_TOKEN_KEY), kind, account_id):
+        return None
+    account = services.load_account(db.session, kind, account_id)
+    if account is None or not account.is_active:
+        return None
+    return account
+
+
+def log_in(account: Any) -> None:
+    """Start a fresh session: everything in the old cookie is dropped (no fixation)."""
+    session.clear()
+    session[SESSION_TOKEN_KEY] = services.start_session(db.session, account)
+    login_user(account, remember=False, fresh=True)
+    session.permanent = True
+
+
+def log_out() -> None:
+    services.end_session(db.session, session.get(SESSION_TOKEN_KEY))
+    logout_user()
+    session.clear()
+
+
+def is_staff() -> bool:
+    return bool(current_user.is_authenticated and current_user.account_kind == "staff")
+
+
+def is_registrant() -> bool:
+    return bool(current_user.is_authenticated and current_user.account_kind == "registrant")
+
+
+# --- declarative permissions ---------------------------------------------------------------
+# A view says what it needs; the admin blueprint's before_request enforces it and refuses
+# any view that declares nothing (deny by default).
+
+REQUIRED_ATTR = "_tsunagu_requires"
+PUBLIC = "public"
+
+
+def requires(permission: Any) -> Callable[[F], F]:
+    def mark(view: F) -> F:
+        setattr(view, REQUIRED_ATTR, permission)
+        return view
+
+    return mark
+
+
+def public(view: F) -> F:
+    setattr(view, REQUIRED_ATTR, PUBLIC)
+    return view
+
+
+def required_permission(endpoint: str | None) -> Any:
+    view = current_app.view_functions.get(endpoint or "")
+    return getattr(view, REQUIRED_ATTR, None)
+
+
+def registrant_required(view: F) -> F:
+    """For portal pages: only a logged-in registrant, and only their own records."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not is_registrant():
+            return login_manager.unauthorized()
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

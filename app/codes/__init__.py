@@ -1,0 +1,1 @@
+"""Code masters (コードマスタ): regions, school types, subjects, licences, job types."""

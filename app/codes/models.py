@@ -1,0 +1,36 @@
+"""One table for every code list; `kind` says which list a row belongs to."""
+
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+class CodeKind(enum.StrEnum):
+    REGION = "region"
+    SCHOOL_TYPE = "school_type"
+    SUBJECT = "subject"
+    LICENCE = "licence"
+    JOB_TYPE = "job_type"
+
+
+class Code(db.Model):
+    __tablename__ = "code"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "code", name="uq_code_kind_code"),
+        {"comment": "コードマスタ(地域・校種・教科・免許・職種など)"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="内部ID")
+    kind: Mapped[str] = mapped_column(sa.String(32), index=True, comment="コード種別(region, subject など)")
+    code: Mapped[str] = mapped_column(sa.String(32), comment="コード値(種別内で一意)")
+    label: Mapped[str] = mapped_column(sa.String(100), comment="表示名(日本語)")
+    label_en: Mapped[str | None] = mapped_column(sa.String(100), comment="表示名(英語)")
+    sort_order: Mapped[int] = mapped_column(default=0, server_default="0", comment="表示順")
+    is_active: Mapped[bool] = mapped_column(
+        default=True, server_default=sa.true(), comment="有効フラグ。無効なコードは新規選択不可"
+    )

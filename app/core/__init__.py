@@ -1,0 +1,1 @@
+"""Pieces every capability shares: time, forms, security headers, errors, health."""

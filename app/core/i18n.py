@@ -1,0 +1,39 @@
+"""Language choice: Japanese unless the user picked English with the switch in the page header."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, redirect, request, url_for
+
+from app.config import SUPPORTED_LOCALES
+
+LOCALE_COOKIE = "tsunagu_lang"
+bp = Blueprint("i18n", __name__)
+
+
+def select_locale() -> str:
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    if chosen in SUPPORTED_LOCALES:
+        return chosen
+    return current_app.extensions["tsunagu.settings"].default_locale
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site relative paths are followed after a redirect (no open redirect)."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    return target
+
+
+@bp.get("/lang/<code>")
+def switch(code: str):  # type: ignore[no-untyped-def]
+    target = safe_next(request.args.get("next"), url_for("portal.index"))
+    response = redirect(target)
+    if code in SUPPORTED_LOCALES:
+        response.set_cookie(LOCALE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax",
+                            httponly=True, secure=request.is_secure)
+    return response

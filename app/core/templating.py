@@ -1,0 +1,43 @@
+"""Names every template may use: labels for stored values, permission checks, date display."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+
+from app.staff.models import Permission
+
+ROLE_LABELS = {"administrator": _l("管理者"), "editor": _l("更新可"), "viewer": _l("閲覧のみ")}
+STATUS_LABELS = {"active": _l("有効"), "expired": _l("期限切れ"), "withdrawn": _l("退会")}
+
+
+def password_hint() -> str:
+    settings = current_app.extensions["tsunagu.settings"]
+    if settings.password_require_classes:
+        return str(_l("%(n)d文字以上で、英大文字・英小文字・数字をそれぞれ含めてください。"
+                      "メールアドレスやよく使われる語は使えません。", n=settings.password_min_length))
+    return str(_l("%(n)d文字以上にしてください。", n=settings.password_min_length))
+
+
+def init_app(app: Flask) -> None:
+    @app.template_filter("local_dt")
+    def local_dt(value: Any) -> str:
+        """A stored (naive UTC) timestamp shown in the configured time zone."""
+        return format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""
+
+    @app.template_filter("reject_key")
+    def reject_key(mapping: dict[str, Any], key: str) -> dict[str, Any]:
+        return {k: v for k, v in mapping.items() if k != key}
+
+    @app.context_processor
+    def shell_names() -> dict[str, Any]:
+        return {
+            "current_locale": str(get_locale() or "ja"),
+            "Permission": Permission,
+            "role_label": lambda role: ROLE_LABELS.get(role, role),
+            "status_label": lambda status: STATUS_LABELS.get(status, status),
+            "password_hint": password_hint,
+        }

@@ -1,0 +1,55 @@
+"""Lists the demo generator draws from. All people are invented; the places are real regions."""
+
+CODE_MASTERS: dict[str, list[tuple[str, str, str]]] = {
+    "region": [
+        ("nagasaki", "長崎", "Nagasaki"), ("sasebo", "佐世保", "Sasebo"), ("shimabara", "島原", "Shimabara"),
+        ("kenou", "県央(諫早・大村)", "Central (Isahaya, Omura)"), ("kenhoku", "県北", "North"),
+        ("goto", "五島", "Goto"), ("iki", "壱岐", "Iki"), ("tsushima", "対馬", "Tsushima"),
+    ],
+    "school_type": [
+        ("elementary", "小学校", "Elementary school"), ("junior_high", "中学校", "Junior high school"),
+        ("compulsory", "義務教育学校", "Compulsory education school"), ("high", "高等学校", "High school"),
+        ("special_needs", "特別支援学校", "Special needs school"),
+    ],
+    "subject": [
+        ("japanese", "国語", "Japanese"), ("social", "社会", "Social studies"), ("math", "数学", "Mathematics"),
+        ("science", "理科", "Science"), ("english", "英語", "English"), ("music", "音楽", "Music"),
+        ("art", "美術", "Art"), ("pe", "保健体育", "Physical education"), ("technology", "技術", "Technology"),
+        ("home_economics", "家庭", "Home economics"),
+    ],
+    "licence": [
+        ("elem_1", "小学校教諭一種", "Elementary teacher (class 1)"),
+        ("jh_1", "中学校教諭一種", "Junior high teacher (class 1)"),
+        ("hs_1", "高等学校教諭一種", "High school teacher (class 1)"),
+        ("special_1", "特別支援学校教諭一種", "Special needs teacher (class 1)"),
+        ("nurse", "養護教諭一種", "School nurse teacher"), ("nutrition", "栄養教諭一種", "Nutrition teacher"),
+        ("librarian", "司書教諭", "Teacher librarian"),
+    ],
+    "job_type": [
+        ("fulltime_lecturer", "常勤講師", "Full-time lecturer"),
+        ("parttime_lecturer", "非常勤講師", "Part-time lecturer"),
+        ("support_staff", "スクール・サポート・スタッフ", "School support staff"),
+        ("club_coach", "部活動指導員", "Club activity coach"),
+        ("learning_support", "学習指導員", "Learning support staff"),
+        ("special_support", "特別支援教育支援員", "Special needs support staff"),
+    ],
+}
+
+FAMILY_NAMES = [
+    ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),
+    ("吉田", "ヨシダ"), ("山田", "ヤマダ"), ("佐々木", "ササキ"), ("山口", "ヤマグチ"), ("松本", "マツモト"),
+    ("井上", "イノウエ"), ("木村", "キムラ"), ("林", "ハヤシ"), ("清水", "シミズ"), ("山崎", "ヤマザキ"),
+    ("森", "モリ"), ("池田", "イケダ"), ("橋本", "ハシモト"), ("阿部", "アベ"), ("石川", "イシカワ"),
+    ("前田", "マエダ"), ("藤田", "フジタ"), ("小川", "オガワ"), ("岡田", "オカダ"), ("後藤", "ゴトウ"),
+    ("長谷川", "ハセガワ"), ("村上", "ムラカミ"), ("近藤", "コンドウ"), ("坂本", "サカモト"), ("福田", "フクダ"),
+]
+
+GIVEN_NAMES = [
+    ("翔太", "ショウタ"), ("大輔", "ダイスケ"), ("健太", "ケンタ"), ("拓也", "タクヤ"), ("直樹", "ナオキ"),
+    ("陽子", "ヨウコ"), ("美咲", "ミサキ"), ("愛", "アイ"), ("由美", "ユミ"), ("恵", "メグミ"),
+    ("浩二", "コウジ"), ("誠", "マコト"), ("葵", "アオイ"), ("結衣", "ユイ"), ("花子", "ハナコ"),
+    ("太郎", "タロウ"), ("真由美", "マユミ"), ("千尋", "チヒロ"), ("蓮", "レン"), ("颯太", "ソウタ"),
+    ("陽菜", "ヒナ"), ("彩", "アヤ"), ("亮", "リョウ"), ("和也", "カズヤ"), ("智子", "トモコ"),
+    ("悠斗", "ユウト"), ("さくら", "サクラ"), ("修", "オサム"), ("典子", "ノリコ"), ("隆", "タカシ"),
+]

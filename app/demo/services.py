@@ -1,0 +1,110 @@
+"""Load the demo data set. Idempotent: a second call changes nothing and returns no new logins."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.auth.passwords import hash_password, policy_errors
+from app.codes.models import Code
+from app.core.timeutil import fiscal_year_end, utcnow
+from app.demo.data import CODE_MASTERS, FAMILY_NAMES, GIVEN_NAMES
+from app.registrants.models import Registrant, RegistrantStatus
+from app.staff.models import Role, StaffUser
+
+DEMO_STAFF = [
+    ("admin@example.com", "デモ 管理者", Role.ADMINISTRATOR),
+    ("editor@example.com", "デモ 更新担当", Role.EDITOR),
+    ("viewer@example.com", "デモ 閲覧担当", Role.VIEWER),
+]
+DEMO_REGISTRANT_EMAIL = "registrant@example.com"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    kind: str
+    email: str
+    role: str
+    password: str
+
+
+def generate_password(login: str) -> str:
+    """A random password that satisfies the default policy."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(16))
+        if not policy_errors(candidate, login, min_length=12, require_classes=True):
+            return candidate
+
+
+def load_demo(session: Session, registrant_count: int = 200, seed: int = 20260401) -> list[DemoLogin]:
+    """Create code masters, registrants and demo staff unless they exist. Returns new logins only."""
+    if session.scalar(sa.select(sa.func.count()).select_from(StaffUser)):
+        return []
+    codes = _load_codes(session)
+    logins = [_staff(session, email, name, role) for email, name, role in DEMO_STAFF]
+    logins.append(_registrants(session, codes, registrant_count, random.Random(seed)))
+    audit.record(session, audit.SYSTEM, "demo.load", "demo:*",
+                 {"registrants": registrant_count, "staff": len(DEMO_STAFF)})
+    session.commit()
+    return logins
+
+
+def _load_codes(session: Session) -> dict[str, list[Code]]:
+    existing = {(c.kind, c.code): c for c in session.scalars(sa.select(Code))}
+    by_kind: dict[str, list[Code]] = {}
+    for kind, entries in CODE_MASTERS.items():
+        for order, (code, label, label_en) in enumerate(entries, start=1):
+            row = existing.get((kind, code))
+            if row is None:
+                row = Code(kind=kind, code=code, label=label, label_en=label_en, sort_order=order * 10)
+                session.add(row)
+            by_kind.setdefault(kind, []).append(row)
+    session.flush()
+    return by_kind
+
+
+def _staff(session: Session, email: str, name: str, role: Role) -> DemoLogin:
+    password = generate_password(email)
+    session.add(StaffUser(email=email, display_name=name, role=role.value, password_hash=hash_password(password)))
+    return DemoLogin("staff", email, role.value, password)
+
+
+def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng: random.Random) -> DemoLogin:
+    today = utcnow().date()
+    this_year_end = fiscal_year_end(today)
+    password = generate_password(DEMO_REGISTRANT_EMAIL)
+    for n in range(1, count + 1):
+        family, family_kana = rng.choice(FAMILY_NAMES)
+        given, given_kana = rng.choice(GIVEN_NAMES)
+        expired = n > 1 and rng.random() < 0.1
+        registrant = Registrant(
+            external_id=f"DEMO-{n:05d}",
+            family_name=family, given_name=given, family_name_kana=family_kana, given_name_kana=given_kana,
+            birth_date=date(1955, 1, 1) + timedelta(days=rng.randrange(0, 48 * 365)),
+            email=DEMO_REGISTRANT_EMAIL if n == 1 else f"registrant{n:03d}@example.com",
+            phone=f"000-0000-{n:04d}",
+            region_id=rng.choice(codes["region"]).id,
+            status=RegistrantStatus.EXPIRED.value if expired else RegistrantStatus.ACTIVE.value,
+            registered_at=utcnow() - timedelta(days=rng.randrange(0, 700)),
+            valid_until=date(this_year_end.year - 1, 3, 31) if expired else this_year_end,
+            password_hash=hash_password(password) if n == 1 else None,
+        )
+        registrant.codes = _pick_codes(codes, rng)
+        session.add(registrant)
+    return DemoLogin("registrant", DEMO_REGISTRANT_EMAIL, "registrant", password)
+
+
+def _pick_codes(codes: dict[str, list[Code]], rng: random.Random) -> list[Any]:
+    picked: list[Code] = []
+    for kind, most in (("licence", 2), ("subject", 2), ("job_type", 2), ("school_type", 2)):
+        picked += rng.sample(codes[kind], rng.randint(1, most))
+    return picked

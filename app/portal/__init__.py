@@ -1,0 +1,1 @@
+"""The registrant portal: top page, login, and the registrant's own data."""

@@ -1,0 +1,60 @@
+"""Reading registrants for staff screens. (Search, sync and lifecycle grow here.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from app.codes.models import Code
+from app.registrants.models import Registrant, RegistrantStatus
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_registrants(session: Session, query: str = "", page: int = 1, per_page: int = 50) -> Page:
+    stmt = sa.select(Registrant)
+    if query:
+        like = f"%{query}%"
+        full_name = Registrant.family_name + Registrant.given_name
+        full_kana = Registrant.family_name_kana + Registrant.given_name_kana
+        compact = query.replace(" ", "").replace("\u3000", "")
+        stmt = stmt.where(sa.or_(full_name.like(f"%{compact}%"), full_kana.like(f"%{compact}%"),
+                                 Registrant.family_name.like(like), Registrant.family_name_kana.like(like)))
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(
+        stmt.options(selectinload(Registrant.region))
+        .order_by(Registrant.family_name_kana, Registrant.given_name_kana, Registrant.id)
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return Page(list(items), page, per_page, total)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(sa.select(Registrant.status, sa.func.count()).group_by(Registrant.status))
+    counts = {status.value: 0 for status in RegistrantStatus}
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+def counts_by_region(session: Session) -> list[tuple[str, int]]:
+    rows = session.execute(
+        sa.select(Code.label, sa.func.count(Registrant.id))
+        .join(Registrant, Registrant.region_id == Code.id)
+        .where(Registrant.status == RegistrantStatus.ACTIVE.value)
+        .group_by(Code.id, Code.label, Code.sort_order)
+        .order_by(Code.sort_order)
+    )
+    return [(label, count) for label, count in rows]

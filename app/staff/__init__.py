@@ -1,0 +1,1 @@
+"""Staff users (管理者): roles, permissions, accounts."""
