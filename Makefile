@@ -12,11 +12,12 @@ $(STAMP): pyproject.toml scripts/ensure-venv.sh
 	touch $(STAMP)
 
 translations: $(STAMP)
-	@$(BIN)/pybabel compile -q -d app/translations -D messages
+	@$(BIN)/pybabel -q compile -d app/translations -D messages
 
 translations-update: $(STAMP)
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o build/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -q -i build/messages.pot -d app/translations -D messages --no-fuzzy-matching
+	@mkdir -p build
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o build/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel -q update -i build/messages.pot -d app/translations -D messages --no-fuzzy-matching
 
 run: $(STAMP) translations
 	@scripts/ensure-instance.sh

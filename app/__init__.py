@@ -45,6 +45,7 @@ def _flask_config(settings: Any) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": settings.cookie_secure,
+        "USE_SESSION_FOR_NEXT": True,  # the login views read session["next"]; never a forgeable ?next=
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=settings.session_absolute_hours),
         "WTF_CSRF_TIME_LIMIT": settings.session_absolute_hours * 3600,
         "BABEL_DEFAULT_LOCALE": settings.default_locale,
@@ -65,7 +66,7 @@ def _init_extensions(app: Flask, ext: Any, locale_selector: Any) -> None:
     ext.login_manager.login_view = "portal.login"
     ext.login_manager.blueprint_login_views = {"admin": "admin.login", "portal": "portal.login"}
     ext.login_manager.login_message = None
-    import app.auth.web  # noqa: F401  (registers the user loader)
+    from app.auth import web  # noqa: F401  (registers the user loader)
     _import_models()
 
 

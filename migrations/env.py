@@ -34,6 +34,10 @@ def run_migrations_online() -> None:
     args = dict(migrate_ext.configure_args)
     args.setdefault("process_revision_directives", _skip_empty_autogenerate)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # batch mode rebuilds tables; foreign keys are checked again once the migration is done
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(connection=connection, target_metadata=target_metadata, **args)
         with context.begin_transaction():
             context.run_migrations()

@@ -8,6 +8,7 @@ contain the account's login.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from functools import cache
 from importlib import resources
@@ -41,10 +42,8 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 def _burn_time(password: str) -> None:
-    try:
+    with contextlib.suppress(VerificationError):
         _hasher.verify(_DUMMY_HASH, password)
-    except VerificationError:
-        pass
 
 
 def needs_rehash(stored_hash: str) -> bool:

@@ -28,6 +28,13 @@ def init_app(app: Flask) -> None:
         """A stored (naive UTC) timestamp shown in the configured time zone."""
         return format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""
 
+    @app.template_filter("code_labels")
+    def code_labels(codes: Any) -> str:
+        """Code-master entries by their label in the user's language, joined as that language lists things."""
+        english = str(get_locale() or "ja") == "en"
+        labels = [(code.label_en or code.label) if english else code.label for code in codes if code]
+        return (", " if english else "、").join(labels)
+
     @app.template_filter("reject_key")
     def reject_key(mapping: dict[str, Any], key: str) -> dict[str, Any]:
         return {k: v for k, v in mapping.items() if k != key}
