@@ -62,6 +62,7 @@ class Settings:
         _require_at_least("max_form_bytes", self.max_form_bytes, 16 * 1024)
         _require_at_least("trusted_proxies", self.trusted_proxies, 0)
         _require_at_least("audit_page_size", self.audit_page_size, 1)
+        _require_rate_limit("login_rate_limit", self.login_rate_limit)
         if not self.database_url.startswith(("sqlite:", "mysql+pymysql:", "mariadb+pymysql:")):
             raise ConfigError("TSUNAGU_DATABASE_URL: must be a sqlite:/// or mysql+pymysql:// URL")
 
@@ -72,6 +73,17 @@ SUPPORTED_LOCALES = ("ja", "en")
 def _require_at_least(name: str, value: int, minimum: int) -> None:
     if value < minimum:
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must be at least {minimum} (got {value})")
+
+
+def _require_rate_limit(name: str, value: str) -> None:
+    """Flask-Limiter skips a limit it cannot parse, which would silently turn the limit off."""
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: not a rate limit such as '20 per minute' "
+                          f"(got {value!r})") from None
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:

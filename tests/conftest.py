@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from app.extensions import db
 from tests.support.mariadb import MariaDBUnavailable, ThrowawayMariaDB
 
 SECRET = secrets.token_urlsafe(48)
+# Tests never read the developer's instance/ (its config.toml or database).
+os.environ["TSUNAGU_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="tsunagu-test-instance-")
 STRONG_PASSWORD = "Kumamoto2026Sakurajima"
 
 
@@ -166,3 +169,44 @@ def make_registrant(app: Flask) -> Any:
 def count_rows(app: Flask, model: Any) -> int:
     with app.app_context():
         return int(db.session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+# --- proof in the summary that the real parts ran -------------------------------------------------
+
+REAL_PARTS = {"mariadb": ("MariaDB-backed", "TSUNAGU_REQUIRE_MARIADB"),
+              "browser": ("browser (Chromium)", "TSUNAGU_REQUIRE_BROWSER")}
+
+
+def _real_part_counts(stats: dict[str, list[Any]]) -> dict[str, dict[str, int]]:
+    counts = {marker: {"passed": 0, "failed": 0, "skipped": 0} for marker in REAL_PARTS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in stats.get(outcome, []):
+            if outcome == "passed" and getattr(report, "when", "call") != "call":
+                continue
+            for marker in REAL_PARTS:
+                if marker in getattr(report, "keywords", {}):
+                    counts[marker]["failed" if outcome == "error" else outcome] += 1
+    return counts
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    counts = _real_part_counts(terminalreporter.stats)
+    terminalreporter.write_sep("-", "real parts exercised")
+    for marker, (label, _flag) in REAL_PARTS.items():
+        c = counts[marker]
+        terminalreporter.write_line(f"{label} tests: {c['passed']} passed, {c['failed']} failed, "
+                                    f"{c['skipped']} skipped")
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """When a real part is required, a run in which none of its tests passed is a failure."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or session.config.option.collectonly:
+        return
+    counts = _real_part_counts(reporter.stats)
+    for marker, (label, flag) in REAL_PARTS.items():
+        if _require(flag) and counts[marker]["passed"] == 0 and session.testscollected:
+            selected = any(marker in item.keywords for item in session.items)
+            if selected:
+                reporter.write_line(f"{flag}=1 but no {label} test passed", red=True)
+                session.exitstatus = 1

@@ -17,8 +17,7 @@ from app.admin import forms
 from app.audit.models import AuditEvent
 from app.auth import services as auth
 from app.auth.forms import LoginForm, PasswordChangeForm
-from app.auth.web import (PUBLIC, client_ip, is_staff, log_in, log_out, public, required_permission, requires,
-                          settings)
+from app.auth.web import PUBLIC, client_ip, is_staff, log_in, log_out, public, required_permission, requires, settings
 from app.core.i18n import safe_next
 from app.core.timeutil import tokyo_day_start_utc
 from app.extensions import db, limiter, login_manager

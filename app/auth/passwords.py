@@ -58,10 +58,13 @@ def common_words() -> frozenset[str]:
     )
 
 
-def _core_words(password: str) -> tuple[str, str]:
+def _core_words(password: str) -> tuple[str, ...]:
     """What remains once case and padding are removed, with and without reading look-alikes as letters."""
     lowered = password.lower()
-    return re.sub(r"[^a-z]", "", lowered.translate(_LEET)), re.sub(r"[^a-z]", "", lowered)
+    # look-alikes only between the first and last letter, so padding such as "12345" is not read as "lzeas"
+    inner = re.sub(r"^[^a-z]+|[^a-z]+$", "", lowered)
+    return tuple(re.sub(r"[^a-z]", "", text) for text in (lowered.translate(_LEET), lowered,
+                                                              inner.translate(_LEET)))
 
 
 def _is_common(password: str) -> bool:

@@ -18,7 +18,7 @@ from app.auth import services
 from app.extensions import db, login_manager
 
 F = TypeVar("F", bound=Callable[..., Any])
-SESSION_TOKEN_KEY = "login_token"
+SESSION_TOKEN_KEY = "login_token"  # noqa: S105 (a session key name, not a secret)
 
 
 def settings() -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, has_request_context, redirect, request, url_for
 
 from app.config import SUPPORTED_LOCALES
 
@@ -13,7 +13,7 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
-    chosen = request.cookies.get(LOCALE_COOKIE)
+    chosen = request.cookies.get(LOCALE_COOKIE) if has_request_context() else None
     if chosen in SUPPORTED_LOCALES:
         return chosen
     return current_app.extensions["tsunagu.settings"].default_locale

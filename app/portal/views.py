@@ -38,6 +38,8 @@ def login() -> Any:
                                    client_ip())
         if result.outcome is auth.LoginOutcome.OK:
             target = safe_next(session.get("next"), url_for(".me"))
+            if target.startswith("/admin"):
+                target = url_for(".me")
             log_in(result.account)
             audit.record(db.session, result.account, "auth.login", f"registrant:{result.account.id}", {},
                          client_ip())

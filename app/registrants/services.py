@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from app.codes.models import Code
+from app.codes.models import Code, CodeKind
 from app.registrants.models import Registrant, RegistrantStatus
 
 
@@ -49,12 +49,13 @@ def status_counts(session: Session) -> dict[str, int]:
     return counts
 
 
-def counts_by_region(session: Session) -> list[tuple[str, int]]:
+def counts_by_region(session: Session) -> list[tuple[Code, int]]:
+    """Active registrants per region code, every region listed (zero included), in code-master order."""
     rows = session.execute(
-        sa.select(Code.label, sa.func.count(Registrant.id))
-        .join(Registrant, Registrant.region_id == Code.id)
+        sa.select(Registrant.region_id, sa.func.count(Registrant.id))
         .where(Registrant.status == RegistrantStatus.ACTIVE.value)
-        .group_by(Code.id, Code.label, Code.sort_order)
-        .order_by(Code.sort_order)
+        .group_by(Registrant.region_id)
     )
-    return [(label, count) for label, count in rows]
+    counts = {region_id: count for region_id, count in rows}
+    regions = session.scalars(sa.select(Code).where(Code.kind == CodeKind.REGION.value).order_by(Code.sort_order))
+    return [(region, counts.get(region.id, 0)) for region in regions]

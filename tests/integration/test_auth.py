@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 

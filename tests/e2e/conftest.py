@@ -1,0 +1,182 @@
+"""Browser fixtures: a live Tsunagu server on 127.0.0.1 with demo data, and headless Chromium.
+
+The server runs in a background thread (werkzeug ``make_server``) against a migrated SQLite
+database in a temporary instance directory. Chromium is the Debian package at /usr/bin/chromium
+(or TSUNAGU_CHROMIUM), driven by Playwright; nothing is downloaded. Without Chromium or
+Playwright the tests are skipped, unless TSUNAGU_REQUIRE_BROWSER=1 turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("TSUNAGU_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+PHONE = 375
+DESKTOP = 1280
+WIDTHS = (PHONE, DESKTOP)
+HEIGHTS = {PHONE: 812, DESKTOP: 900}
+REGISTRANT_COUNT = 60
+# Chromium logs every 4xx page as a console error; the tests visit 403 and 404 pages on purpose.
+HTTP_ERROR_LOG = "Failed to load resource: the server responded with a status of"
+
+# A staff user that only the lock-out test uses, so locking it never disturbs the other tests.
+LOCKOUT_EMAIL = "lockout-target@example.com"
+LOCKOUT_NAME = "ロック試験 担当"
+LOCKOUT_PASSWORD = "Kumamoto2026Sakurajima"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("TSUNAGU_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"a browser is required for this run (TSUNAGU_REQUIRE_BROWSER=1): {reason}")
+    pytest.skip(reason)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    logins: dict[str, Any]
+    registrant_id: int
+    registrant_name: str
+    requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def login_for(self, email: str) -> Any:
+        return self.logins[email]
+
+
+def _build_app(instance: Path) -> Any:
+    """The application with its own instance directory (never the developer's instance/config.toml)."""
+    from app import create_app
+
+    config = {
+        "secret_key": secrets.token_urlsafe(48),
+        "database_url": f"sqlite:///{instance / 'tsunagu-e2e.sqlite3'}",
+        "auth_log": str(instance / "auth.log"),
+        "login_rate_limit": "1000 per minute",
+        "rate_limit_storage_uri": "memory://",
+    }
+    previous = os.environ.get("TSUNAGU_INSTANCE_PATH")
+    os.environ["TSUNAGU_INSTANCE_PATH"] = str(instance)
+    try:
+        return create_app(config)
+    finally:
+        if previous is None:
+            os.environ.pop("TSUNAGU_INSTANCE_PATH", None)
+        else:
+            os.environ["TSUNAGU_INSTANCE_PATH"] = previous
+
+
+def _prepare_database(app: Any) -> tuple[dict[str, Any], int, str]:
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from app import audit
+    from app.demo.services import DEMO_REGISTRANT_EMAIL, load_demo
+    from app.extensions import db
+    from app.registrants.models import Registrant
+    from app.staff.services import create_staff
+
+    with app.app_context():
+        upgrade()
+        logins = {login.email: login for login in load_demo(db.session, registrant_count=REGISTRANT_COUNT)}
+        create_staff(db.session, app.extensions["tsunagu.settings"], audit.SYSTEM, email=LOCKOUT_EMAIL,
+                     display_name=LOCKOUT_NAME, role="editor", password=LOCKOUT_PASSWORD)
+        db.session.commit()
+        registrant = db.session.scalar(sa.select(Registrant).where(Registrant.email == DEMO_REGISTRANT_EMAIL))
+        assert registrant is not None
+        result = logins, registrant.id, registrant.full_name
+        db.session.remove()
+    return result
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """The browser's requests are recorded by the tests; no access log on stderr."""
+
+    instance = tmp_path_factory.mktemp("e2e-instance")
+    app = _build_app(instance)
+    logins, registrant_id, registrant_name = _prepare_database(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="tsunagu-e2e-server", daemon=True)
+    thread.start()
+    port = server.server_port
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", port=port, logins=logins,
+                         registrant_id=registrant_id, registrant_name=registrant_name)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        from app.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        _unavailable(f"Chromium not found at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _unavailable(f"Playwright is not installed: {exc}")
+    try:
+        import axe_playwright_python  # noqa: F401
+    except ImportError as exc:
+        _unavailable(f"axe-playwright-python is not installed: {exc}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., Any]]:
+    """new_page(width) -> a Page in a fresh context (own cookies) sized for that width.
+
+    Every request URL the page makes is recorded in ``live_server.requests`` and every console
+    error (a CSP violation, a script error) in ``live_server.console_errors``; a request that is
+    not for the live server is aborted, so a test run never reaches beyond 127.0.0.1.
+    """
+    contexts: list[Any] = []
+    origin = live_server.url + "/"
+
+    def guard(route: Any) -> None:
+        if route.request.url.startswith(origin):
+            route.continue_()
+        else:
+            route.abort("blockedbyclient")
+
+    def factory(width: int = DESKTOP) -> Any:
+        context = browser.new_context(viewport={"width": width, "height": HEIGHTS.get(width, 900)},
+                                      locale="ja-JP", timezone_id="Asia/Tokyo", service_workers="block")
+        context.set_default_timeout(10_000)
+        context.route("**/*", guard)
+        context.on("request", lambda request: live_server.requests.append(request.url))
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith(HTTP_ERROR_LOG)
+                and live_server.console_errors.append(f"{page.url}: {msg.text}"))
+        page.on("pageerror", lambda exc: live_server.console_errors.append(f"{page.url}: {exc}"))
+        return page
+
+    yield factory
+    for context in contexts:
+        context.close()

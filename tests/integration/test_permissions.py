@@ -1,0 +1,236 @@
+"""Who may open what: the admin deny-by-default and the roles (PRODUCT §5 roles; S-A15 access control).
+
+These tests walk `app.url_map`, so a new admin view is covered the moment it is added: it must
+declare a permission, it must send strangers to the login page, and it must refuse a role that
+lacks its permission without changing anything.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, url_for
+from werkzeug.routing import Rule
+
+from app.audit.models import AuditEvent
+from app.auth.models import LoginSession
+from app.auth.web import PUBLIC, required_permission
+from app.core.timeutil import utcnow
+from app.extensions import db
+from app.registrants.models import Registrant
+from app.staff.models import ROLE_PERMISSIONS, Permission, Role, StaffUser
+from tests.conftest import STRONG_PASSWORD, csrf_token, login
+from tests.support.fast_hashing import fast_password_hashing  # noqa: F401  (autouse)
+
+PUBLIC_ADMIN_ENDPOINTS = {"admin.login", "admin.logout"}
+
+
+def admin_rules(app: Flask) -> list[Rule]:
+    return sorted((r for r in app.url_map.iter_rules() if r.rule.startswith("/admin")), key=lambda r: r.rule)
+
+
+def permission_of(app: Flask, endpoint: str) -> Any:
+    with app.app_context():
+        return required_permission(endpoint)
+
+
+def undeclared_admin_endpoints(app: Flask) -> list[str]:
+    return [r.endpoint for r in admin_rules(app) if permission_of(app, r.endpoint) is None]
+
+
+def url_of(app: Flask, rule: Rule, ids: dict[str, int]) -> str:
+    missing = set(rule.arguments) - set(ids)
+    assert not missing, f"{rule.rule}: no test id for {sorted(missing)}; extend the ids in this test"
+    with app.test_request_context():
+        return url_for(rule.endpoint, **{name: ids[name] for name in rule.arguments})
+
+
+def methods_of(rule: Rule) -> list[str]:
+    return sorted((rule.methods or set()) & {"GET", "POST"})
+
+
+def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table except the login sessions (which a request may touch)."""
+    with app.app_context():
+        db.session.expire_all()
+        state: dict[str, list[tuple[Any, ...]]] = {}
+        for table in db.metadata.sorted_tables:
+            if table.name == LoginSession.__tablename__:
+                continue
+            rows = db.session.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
+            state[table.name] = [tuple(row) for row in rows]
+        return state
+
+
+def lock(app: Flask, model: Any, account_id: int) -> None:
+    with app.app_context():
+        db.session.execute(sa.update(model).where(model.id == account_id)
+                           .values(locked_until=utcnow() + timedelta(minutes=30), failed_login_count=5))
+        db.session.commit()
+
+
+def is_locked(app: Flask, model: Any, account_id: int) -> bool:
+    with app.app_context():
+        return bool(db.session.get(model, account_id).is_locked())
+
+
+def redirects_to_admin_login(response: Any) -> bool:
+    return response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/admin/login"
+
+
+def send(client: Any, method: str, url: str, token: str) -> Any:
+    if method == "GET":
+        return client.get(url)
+    return client.post(url, data={"csrf_token": token, **POST_DATA})
+
+
+@pytest.fixture
+def ids(app, make_registrant, make_staff) -> dict[str, int]:
+    """Existing rows for every id argument in an admin URL; both are locked, so an unlock would show."""
+    registrant = make_registrant()
+    target = make_staff("administrator")
+    lock(app, Registrant, registrant.id)
+    lock(app, StaffUser, target.id)
+    return {"registrant_id": registrant.id, "staff_id": target.id}
+
+
+# Form data a successful POST would act on, so a missing check would show up as a change.
+POST_DATA = {"email": "intruder@example.com", "display_name": "侵入者", "role": "administrator",
+             "password": "Hakodate2027Goryokaku", "current_password": STRONG_PASSWORD,
+             "new_password": "Hakodate2027Goryokaku", "confirm": "Hakodate2027Goryokaku"}
+
+
+def test_only_login_and_logout_are_public(app):
+    """S-A15: the admin area has exactly two public endpoints."""
+    public = {r.endpoint for r in admin_rules(app) if permission_of(app, r.endpoint) == PUBLIC}
+    assert public == PUBLIC_ADMIN_ENDPOINTS
+
+
+def test_every_admin_view_declares_a_permission(app):
+    """S-A15 deny by default: a new admin view without @requires/@public fails here."""
+    assert admin_rules(app), "no admin routes found"
+    assert undeclared_admin_endpoints(app) == []
+
+
+def test_an_undeclared_admin_view_is_caught_and_refused(app, client, make_staff):
+    """The check above really finds such a view, and the blueprint refuses it even to an administrator."""
+    app.add_url_rule("/admin/undeclared", endpoint="admin.undeclared", view_func=lambda: "secret")
+    assert undeclared_admin_endpoints(app) == ["admin.undeclared"]
+    user = make_staff("administrator")
+    login(client, user.email, STRONG_PASSWORD)
+    response = client.get("/admin/undeclared")
+    assert response.status_code == 403
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_anonymous_requests_to_admin_endpoints_go_to_login(app, client, ids):
+    """S-A15: every non-public admin endpoint sends a stranger to /admin/login, GET or POST, and changes nothing."""
+    token = csrf_token(client, "/admin/login")
+    before = snapshot(app)
+    checked = 0
+    for rule in admin_rules(app):
+        if rule.endpoint in PUBLIC_ADMIN_ENDPOINTS:
+            continue
+        url = url_of(app, rule, ids)
+        for method in methods_of(rule):
+            response = send(client, method, url, token)
+            assert redirects_to_admin_login(response), f"{method} {url} -> {response.status_code}"
+            if method == "POST":  # without a token the CSRF check answers first
+                assert client.post(url, data=POST_DATA).status_code == 400, url
+            checked += 1
+    assert checked >= 10
+    assert snapshot(app) == before
+
+
+def test_after_login_the_originally_requested_admin_page_opens(client, make_staff):
+    """The page a stranger asked for is remembered (in the session, as a local path) and opened after login."""
+    user = make_staff("viewer")
+    response = client.get("/admin/security/locks")
+    assert redirects_to_admin_login(response)
+    assert "next=" not in response.headers["Location"]  # not in the URL, where it could be forged
+    response = login(client, user.email, STRONG_PASSWORD)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/security/locks"
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR])
+def test_roles_without_the_permission_get_403_and_nothing_changes(app, client, make_staff, ids, role):
+    """PRODUCT §5 roles: viewer lacks EDIT and ADMIN, editor lacks ADMIN; with a valid CSRF token it is 403."""
+    user = make_staff(role.value)
+    login(client, user.email, STRONG_PASSWORD)
+    token = csrf_token(client, "/admin/")
+    granted = ROLE_PERMISSIONS[role]
+    before = snapshot(app)
+    refused = []
+    for rule in admin_rules(app):
+        needed = permission_of(app, rule.endpoint)
+        if needed == PUBLIC or needed in granted:
+            continue
+        url = url_of(app, rule, ids)
+        for method in methods_of(rule):
+            response = send(client, method, url, token)
+            assert response.status_code == 403, f"{role} {method} {url} -> {response.status_code}"
+            refused.append(f"{method} {rule.endpoint}")
+    post_refusals = [r for r in refused if r.startswith("POST")]
+    assert post_refusals, f"no POST endpoint is out of reach for {role}"
+    if role is Role.VIEWER:
+        assert "POST admin.unlock_registrant" in refused
+    assert "POST admin.staff_new" in refused and "POST admin.unlock_staff" in refused
+    assert snapshot(app) == before
+    assert is_locked(app, Registrant, ids["registrant_id"]) and is_locked(app, StaffUser, ids["staff_id"])
+
+
+def test_viewer_cannot_unlock_a_registrant_but_editor_can(app, make_staff, make_registrant):
+    """PRODUCT §5: unlocking a registrant is an editor action; it is refused to a viewer and audited for an editor."""
+    registrant = make_registrant()
+    lock(app, Registrant, registrant.id)
+    url = f"/admin/security/locks/registrant/{registrant.id}/unlock"
+    assert permission_of(app, "admin.unlock_registrant") is Permission.EDIT
+
+    viewer, editor = make_staff("viewer"), make_staff("editor")
+    viewer_client, editor_client = app.test_client(), app.test_client()
+    login(viewer_client, viewer.email, STRONG_PASSWORD)
+    response = viewer_client.post(url, data={"csrf_token": csrf_token(viewer_client, "/admin/security/locks")})
+    assert response.status_code == 403
+    assert is_locked(app, Registrant, registrant.id)
+
+    login(editor_client, editor.email, STRONG_PASSWORD)
+    page = editor_client.get("/admin/security/locks").get_data(as_text=True)
+    assert url in page  # the editor is offered the button
+    response = editor_client.post(url, data={"csrf_token": csrf_token(editor_client, "/admin/security/locks")})
+    assert response.status_code == 302
+    assert not is_locked(app, Registrant, registrant.id)
+    with app.app_context():
+        event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "auth.unlock")).one()
+        assert (event.actor_kind, event.actor_id) == ("staff", editor.id)
+        assert event.target == f"registrant:{registrant.id}"
+
+
+def test_portal_urls_carry_no_record_ids(app):
+    """PRODUCT §5: registrant pages load only the logged-in registrant's own data, so no URL names a record."""
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/admin") or rule.endpoint == "static":
+            continue
+        assert "<int:" not in rule.rule, rule.rule
+        assert not any(name.endswith("id") for name in rule.arguments), rule.rule
+
+
+def test_a_registrant_cannot_open_or_post_to_admin_pages(app, client, make_registrant, ids):
+    """A registrant login is not a staff login: every admin page sends them to the staff login."""
+    me = make_registrant(email="hanako@example.com")
+    assert login(client, me.email, STRONG_PASSWORD, realm="portal").status_code == 302
+    token = csrf_token(client, "/me/password")
+    before = snapshot(app)
+    for rule in admin_rules(app):
+        if rule.endpoint in PUBLIC_ADMIN_ENDPOINTS:
+            continue
+        url = url_of(app, rule, ids)
+        for method in methods_of(rule):
+            response = send(client, method, url, token)
+            assert redirects_to_admin_login(response), f"{method} {url} -> {response.status_code}"
+    assert snapshot(app) == before
+    assert client.get("/me").status_code == 200  # still logged in on the portal
