@@ -27,7 +27,7 @@ run: $(STAMP) translations
 	@echo "  Tsunagu is running:  http://127.0.0.1:5000/        (registrant portal)"
 	@echo "                       http://127.0.0.1:5000/admin/  (staff admin; logins above)"
 	@echo
-	@$(FLASK) run --host 127.0.0.1 --port 5000
+	@$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - 'app:create_app()'
 
 test: $(STAMP) translations
 	@scripts/ensure-system-packages.sh $(SYSTEM_TEST_PACKAGES)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.demo.services import load_demo
+from app.demo.services import demo_present, load_demo
 from app.extensions import db
 
 demo_cli = AppGroup("demo", help="Fictitious demo data.")
@@ -20,9 +21,10 @@ LOGINS_FILE = "demo-logins.txt"
 @click.option("--registrants", "count", default=200, show_default=True, type=click.IntRange(1, 100000))
 def load(count: int) -> None:
     """Load demo data once; the generated passwords go to instance/demo-logins.txt (mode 600)."""
-    with click.progressbar(length=1, label="loading demo data") as bar:
-        logins = load_demo(db.session, registrant_count=count)
-        bar.update(1)
+    logins = []
+    if not demo_present(db.session):
+        with click.progressbar(length=count, label="creating demo registrants", file=sys.stderr) as bar:
+            logins = load_demo(db.session, registrant_count=count, progress=bar.update)
     path = Path(current_app.instance_path) / LOGINS_FILE
     if logins:
         lines = [f"{login.kind:<10} {login.role:<13} {login.email:<28} {login.password}" for login in logins]

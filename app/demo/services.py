@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -45,17 +46,26 @@ def generate_password(login: str) -> str:
             return candidate
 
 
-def load_demo(session: Session, registrant_count: int = 200, seed: int = 20260401) -> list[DemoLogin]:
-    """Create code masters, registrants and demo staff unless they exist. Returns new logins only."""
-    if session.scalar(sa.select(sa.func.count()).select_from(StaffUser)):
+def load_demo(session: Session, registrant_count: int = 200, seed: int = 20260401,
+              progress: Callable[[int], Any] | None = None) -> list[DemoLogin]:
+    """Create code masters, registrants and demo staff unless they exist. Returns new logins only.
+
+    `progress(n)` is called as registrants are created, n at a time.
+    """
+    if demo_present(session):
         return []
     codes = _load_codes(session)
     logins = [_staff(session, email, name, role) for email, name, role in DEMO_STAFF]
-    logins.append(_registrants(session, codes, registrant_count, random.Random(seed)))
+    logins.append(_registrants(session, codes, registrant_count, random.Random(seed), progress))
     audit.record(session, audit.SYSTEM, "demo.load", "demo:*",
                  {"registrants": registrant_count, "staff": len(DEMO_STAFF)})
     session.commit()
     return logins
+
+
+def demo_present(session: Session) -> bool:
+    """Demo data is only loaded into a database that has no staff user yet."""
+    return bool(session.scalar(sa.select(sa.func.count()).select_from(StaffUser)))
 
 
 def _load_codes(session: Session) -> dict[str, list[Code]]:
@@ -78,7 +88,8 @@ def _staff(session: Session, email: str, name: str, role: Role) -> DemoLogin:
     return DemoLogin("staff", email, role.value, password)
 
 
-def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng: random.Random) -> DemoLogin:
+def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng: random.Random,
+                 progress: Callable[[int], Any] | None) -> DemoLogin:
     today = utcnow().date()
     this_year_end = fiscal_year_end(today)
     password = generate_password(DEMO_REGISTRANT_EMAIL)
@@ -100,6 +111,8 @@ def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng
         )
         registrant.codes = _pick_codes(codes, rng)
         session.add(registrant)
+        if progress:
+            progress(1)
     return DemoLogin("registrant", DEMO_REGISTRANT_EMAIL, "registrant", password)
 
 
