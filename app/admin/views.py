@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,8 +17,19 @@ from app.admin import forms
 from app.audit.models import AuditEvent
 from app.auth import services as auth
 from app.auth.forms import LoginForm, PasswordChangeForm
-from app.auth.web import PUBLIC, client_ip, is_staff, log_in, log_out, public, required_permission, requires, settings
-from app.core.i18n import safe_next
+from app.auth.web import (
+    PUBLIC,
+    change_password_from_form,
+    client_ip,
+    is_staff,
+    log_out,
+    login_from_form,
+    public,
+    required_permission,
+    requires,
+    settings,
+)
+from app.core.redirects import safe_next
 from app.core.timeutil import tokyo_day_start_utc
 from app.extensions import db, limiter, login_manager
 from app.registrants import services as registrants
@@ -67,16 +78,10 @@ def login() -> Any:
         return redirect(url_for(".dashboard"))
     form = LoginForm()
     if form.validate_on_submit():
-        result = auth.authenticate(db.session, settings(), "staff", form.email.data, form.password.data, client_ip())
-        if result.outcome is auth.LoginOutcome.OK:
-            target = safe_next(session.get("next"), url_for(".dashboard"))
-            log_in(result.account)
-            audit.record(db.session, result.account, "auth.login", f"staff:{result.account.id}", {}, client_ip())
-            db.session.commit()
+        target = login_from_form("staff", form, url_for(".dashboard"))
+        if target:
             return redirect(target)
-        flash(_("メールアドレスまたはパスワードが正しくありません。"
-                "続けて失敗するとアカウントが一定時間ロックされます。"), "error")
-    return render_template("admin/login.html", form=form), 200
+    return render_template("admin/login.html", form=form)
 
 
 @bp.post("/logout")
@@ -92,16 +97,10 @@ def logout() -> Any:
 @requires(Permission.VIEW)
 def change_password() -> Any:
     form = PasswordChangeForm()
-    if form.validate_on_submit():
-        errors = auth.change_own_password(db.session, settings(), current_user, form.current_password.data,
-                                          form.new_password.data, client_ip())
-        for field, messages in errors.items():
-            form[field].errors.extend(messages)
-        if not errors:
-            log_out()
-            flash(_("パスワードを変更しました。すべての端末でログアウトしたので、新しいパスワードでログインしてください。"),
-                  "info")
-            return redirect(url_for(".login"))
+    if form.validate_on_submit() and change_password_from_form(form):
+        flash(_("パスワードを変更しました。すべての端末でログアウトしたので、新しいパスワードでログインしてください。"),
+              "info")
+        return redirect(url_for(".login"))
     return render("admin/password.html", [(_l("パスワード変更"), None)], form=form)
 
 

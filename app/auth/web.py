@@ -11,10 +11,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, request, session
+from flask import current_app, flash, request, session
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from app import audit
 from app.auth import services
+from app.core.redirects import safe_next
 from app.extensions import db, login_manager
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,6 +58,38 @@ def log_out() -> None:
     services.end_session(db.session, session.get(SESSION_TOKEN_KEY))
     logout_user()
     session.clear()
+
+
+def login_from_form(kind: str, form: Any, home: str) -> str | None:
+    """Check a submitted login form. On success start the session and return where to go next.
+
+    Every failure gets the same message, so the page never tells whether an account exists.
+    A saved "next" page is followed only inside the realm that logged in.
+    """
+    result = services.authenticate(db.session, settings(), kind, form.email.data, form.password.data, client_ip())
+    if result.outcome is not services.LoginOutcome.OK:
+        flash(_("メールアドレスまたはパスワードが正しくありません。"
+                "続けて失敗するとアカウントが一定時間ロックされます。"), "error")
+        return None
+    target = safe_next(session.get("next"), home)
+    if target.startswith("/admin") != (kind == "staff"):
+        target = home
+    log_in(result.account)
+    audit.record(db.session, result.account, "auth.login", f"{kind}:{result.account.id}", {}, client_ip())
+    db.session.commit()
+    return target
+
+
+def change_password_from_form(form: Any) -> bool:
+    """Apply a submitted own-password form; on success the user is logged out everywhere."""
+    errors = services.change_own_password(db.session, settings(), current_user, form.current_password.data,
+                                          form.new_password.data, client_ip())
+    for field, messages in errors.items():
+        form[field].errors.extend(messages)
+    if errors:
+        return False
+    log_out()
+    return True
 
 
 def is_staff() -> bool:

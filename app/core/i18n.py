@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, has_request_context, redirect, request, url_for
 
 from app.config import SUPPORTED_LOCALES
+from app.core.redirects import safe_next
 
 LOCALE_COOKIE = "tsunagu_lang"
 bp = Blueprint("i18n", __name__)
@@ -17,16 +16,6 @@ def select_locale() -> str:
     if chosen in SUPPORTED_LOCALES:
         return chosen
     return current_app.extensions["tsunagu.settings"].default_locale
-
-
-def safe_next(target: str | None, fallback: str) -> str:
-    """Only same-site relative paths are followed after a redirect (no open redirect)."""
-    if not target:
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return fallback
-    return target
 
 
 @bp.get("/lang/<code>")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app import audit
-from app.auth import services as auth
 from app.auth.forms import LoginForm, PasswordChangeForm
-from app.auth.web import client_ip, is_registrant, log_in, log_out, registrant_required, settings
-from app.core.i18n import safe_next
-from app.extensions import db, limiter
+from app.auth.web import (
+    change_password_from_form,
+    is_registrant,
+    log_out,
+    login_from_form,
+    registrant_required,
+    settings,
+)
+from app.extensions import limiter
 
 bp = Blueprint("portal", __name__)
 
@@ -34,19 +38,9 @@ def login() -> Any:
         return redirect(url_for(".me"))
     form = LoginForm()
     if form.validate_on_submit():
-        result = auth.authenticate(db.session, settings(), "registrant", form.email.data, form.password.data,
-                                   client_ip())
-        if result.outcome is auth.LoginOutcome.OK:
-            target = safe_next(session.get("next"), url_for(".me"))
-            if target.startswith("/admin"):
-                target = url_for(".me")
-            log_in(result.account)
-            audit.record(db.session, result.account, "auth.login", f"registrant:{result.account.id}", {},
-                         client_ip())
-            db.session.commit()
+        target = login_from_form("registrant", form, url_for(".me"))
+        if target:
             return redirect(target)
-        flash(_("メールアドレスまたはパスワードが正しくありません。"
-                "続けて失敗するとアカウントが一定時間ロックされます。"), "error")
     return render_template("portal/login.html", form=form)
 
 
@@ -68,13 +62,7 @@ def me() -> Any:
 @registrant_required
 def change_password() -> Any:
     form = PasswordChangeForm()
-    if form.validate_on_submit():
-        errors = auth.change_own_password(db.session, settings(), current_user, form.current_password.data,
-                                          form.new_password.data, client_ip())
-        for field, messages in errors.items():
-            form[field].errors.extend(messages)
-        if not errors:
-            log_out()
-            flash(_("パスワードを変更しました。新しいパスワードでログインしてください。"), "info")
-            return redirect(url_for(".login"))
+    if form.validate_on_submit() and change_password_from_form(form):
+        flash(_("パスワードを変更しました。新しいパスワードでログインしてください。"), "info")
+        return redirect(url_for(".login"))
     return render_template("portal/password.html", form=form)
