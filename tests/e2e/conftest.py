@@ -1,9 +1,10 @@
 """Browser fixtures: a live Tsunagu server on 127.0.0.1 with demo data, and headless Chromium.
 
-The server runs in a background thread (werkzeug ``make_server``) against a migrated SQLite
-database in a temporary instance directory. Chromium is the Debian package at /usr/bin/chromium
-(or TSUNAGU_CHROMIUM), driven by Playwright; nothing is downloaded. Without Chromium or
-Playwright the tests are skipped, unless TSUNAGU_REQUIRE_BROWSER=1 turns that into a failure.
+The server is gunicorn, as in production, started as a child process against a migrated SQLite
+database in a temporary instance directory, and stopped by its PID at the end. Chromium is the
+Debian package at /usr/bin/chromium (or TSUNAGU_CHROMIUM), driven by Playwright; nothing is
+downloaded. Without Chromium or Playwright the tests are skipped, unless
+TSUNAGU_REQUIRE_BROWSER=1 turns that into a failure.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import threading
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,26 +61,60 @@ class LiveServer:
         return self.logins[email]
 
 
-def _build_app(instance: Path) -> Any:
-    """The application with its own instance directory (never the developer's instance/config.toml)."""
-    from app import create_app
-
-    config = {
+def _server_settings(instance: Path) -> dict[str, str]:
+    """Settings for the live server (never the developer's instance/config.toml)."""
+    return {
         "secret_key": secrets.token_urlsafe(48),
         "database_url": f"sqlite:///{instance / 'tsunagu-e2e.sqlite3'}",
         "auth_log": str(instance / "auth.log"),
         "login_rate_limit": "1000 per minute",
         "rate_limit_storage_uri": "memory://",
     }
+
+
+def _build_app(instance: Path, settings: dict[str, str]) -> Any:
+    from app import create_app
+
     previous = os.environ.get("TSUNAGU_INSTANCE_PATH")
     os.environ["TSUNAGU_INSTANCE_PATH"] = str(instance)
     try:
-        return create_app(config)
+        return create_app(settings)
     finally:
         if previous is None:
             os.environ.pop("TSUNAGU_INSTANCE_PATH", None)
         else:
             os.environ["TSUNAGU_INSTANCE_PATH"] = previous
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_gunicorn(instance: Path, settings: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TSUNAGU_INSTANCE_PATH": str(instance),
+           **{f"TSUNAGU_{name.upper()}": value for name, value in settings.items()}}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with (instance / "gunicorn.log").open("wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+                                 "--chdir", str(Path(__file__).resolve().parents[2]), "app:create_app()"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], instance: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310 (loopback only)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    log = (instance / "gunicorn.log").read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"the live server did not become healthy:\n{log}")
 
 
 def _prepare_database(app: Any) -> tuple[dict[str, Any], int, str]:
@@ -103,30 +142,24 @@ def _prepare_database(app: Any) -> tuple[dict[str, Any], int, str]:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            """The browser's requests are recorded by the tests; no access log on stderr."""
-
     instance = tmp_path_factory.mktemp("e2e-instance")
-    app = _build_app(instance)
+    settings = _server_settings(instance)
+    app = _build_app(instance, settings)
     logins, registrant_id, registrant_name = _prepare_database(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="tsunagu-e2e-server", daemon=True)
-    thread.start()
-    port = server.server_port
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _start_gunicorn(instance, settings, port)
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", port=port, logins=logins,
-                         registrant_id=registrant_id, registrant_name=registrant_name)
+        _wait_until_healthy(url, process, instance)
+        yield LiveServer(url=url, port=port, logins=logins, registrant_id=registrant_id,
+                         registrant_name=registrant_name)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        from app.extensions import db
-
-        with app.app_context():
-            db.engine.dispose()
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="session")
