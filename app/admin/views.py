@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,7 +12,6 @@ from flask_login import current_user
 
 from app import audit
 from app.admin import forms
-from app.audit.models import AuditEvent
 from app.auth import services as auth
 from app.auth.forms import LoginForm, PasswordChangeForm
 from app.auth.web import (
@@ -30,7 +27,6 @@ from app.auth.web import (
     settings,
 )
 from app.core.redirects import safe_next
-from app.core.timeutil import tokyo_day_start_utc
 from app.extensions import db, limiter, login_manager
 from app.registrants import services as registrants
 from app.registrants.models import Registrant
@@ -237,20 +233,9 @@ def _set_staff_enabled(staff_id: int, enabled: bool) -> Any:
 @requires(Permission.ADMIN)
 def audit_log() -> Any:
     form = forms.AuditFilterForm(request.args)
-    stmt = sa.select(AuditEvent)
-    page = 1
+    filters: dict[str, Any] = {}
     if form.validate():
-        page = form.page.data or 1
-        if form.action.data:
-            stmt = stmt.where(AuditEvent.action.like(f"{form.action.data}%"))
-        if form.actor_kind.data:
-            stmt = stmt.where(AuditEvent.actor_kind == form.actor_kind.data)
-        if form.date_from.data:
-            stmt = stmt.where(AuditEvent.occurred_at >= tokyo_day_start_utc(form.date_from.data))
-        if form.date_to.data:
-            stmt = stmt.where(AuditEvent.occurred_at < tokyo_day_start_utc(form.date_to.data) + timedelta(days=1))
-    per_page = settings().audit_page_size
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
-    events = db.session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(per_page).offset((page - 1) * per_page))
-    return render("admin/audit.html", [(_l("監査履歴"), None)], form=form, events=list(events),
-                  page=page, pages=max(1, -(-total // per_page)), total=total)
+        filters = {"action_prefix": form.action.data or "", "actor_kind": form.actor_kind.data or "",
+                   "date_from": form.date_from.data, "date_to": form.date_to.data, "page": form.page.data or 1}
+    result = audit.search_events(db.session, per_page=settings().audit_page_size, **filters)
+    return render("admin/audit.html", [(_l("監査履歴"), None)], form=form, result=result)

@@ -1,5 +1,5 @@
 """Audit history (監査履歴). Everyone calls `audit.record(...)`."""
 
-from app.audit.services import SYSTEM, record, verify_chain
+from app.audit.services import SYSTEM, record, search_events, verify_chain
 
-__all__ = ["SYSTEM", "record", "verify_chain"]
+__all__ = ["SYSTEM", "record", "search_events", "verify_chain"]

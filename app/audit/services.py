@@ -10,21 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.core.timeutil import utcnow
+from app.core.pagination import Page, paginate
+from app.core.timeutil import tokyo_day_start_utc, utcnow
 
 GENESIS_HASH = "0" * 64
-
-
-class Actor(Protocol):
-    account_kind: str
-    id: int
 
 
 @dataclass(frozen=True)
@@ -130,14 +126,16 @@ def verify_chain(session: Session, batch: int = 1000) -> ChainReport:
         session.expunge_all()
 
 
-def recent_actions(session: Session) -> list[str]:
-    return list(session.scalars(sa.select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
-
-
-def occurred_between(start: datetime | None, end: datetime | None) -> list[sa.ColumnElement[bool]]:
-    clauses: list[sa.ColumnElement[bool]] = []
-    if start:
-        clauses.append(AuditEvent.occurred_at >= start)
-    if end:
-        clauses.append(AuditEvent.occurred_at < end)
-    return clauses
+def search_events(session: Session, *, action_prefix: str = "", actor_kind: str = "", date_from: date | None = None,
+                  date_to: date | None = None, page: int = 1, per_page: int = 50) -> Page:
+    """Audit rows newest first, filtered by action prefix, actor kind and Tokyo calendar days (inclusive)."""
+    stmt = sa.select(AuditEvent)
+    if action_prefix:
+        stmt = stmt.where(AuditEvent.action.startswith(action_prefix, autoescape=True))
+    if actor_kind:
+        stmt = stmt.where(AuditEvent.actor_kind == actor_kind)
+    if date_from:
+        stmt = stmt.where(AuditEvent.occurred_at >= tokyo_day_start_utc(date_from))
+    if date_to:
+        stmt = stmt.where(AuditEvent.occurred_at < tokyo_day_start_utc(date_to + timedelta(days=1)))
+    return paginate(session, stmt.order_by(AuditEvent.seq.desc()), page, per_page)

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from app.codes.models import Code, CodeKind
+from app.core.pagination import Page, paginate
 from app.registrants.models import Registrant, RegistrantStatus
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 def list_registrants(session: Session, query: str = "", page: int = 1, per_page: int = 50) -> Page:
@@ -33,13 +19,9 @@ def list_registrants(session: Session, query: str = "", page: int = 1, per_page:
         compact = query.replace(" ", "").replace("\u3000", "")
         stmt = stmt.where(sa.or_(full_name.like(f"%{compact}%"), full_kana.like(f"%{compact}%"),
                                  Registrant.family_name.like(like), Registrant.family_name_kana.like(like)))
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
-    items = session.scalars(
-        stmt.options(selectinload(Registrant.region))
-        .order_by(Registrant.family_name_kana, Registrant.given_name_kana, Registrant.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return Page(list(items), page, per_page, total)
+    stmt = stmt.options(selectinload(Registrant.region)).order_by(
+        Registrant.family_name_kana, Registrant.given_name_kana, Registrant.id)
+    return paginate(session, stmt, page, per_page)
 
 
 def status_counts(session: Session) -> dict[str, int]:
