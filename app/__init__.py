@@ -75,8 +75,11 @@ def _import_models() -> None:
     import app.audit.models
     import app.auth.models
     import app.codes.models
+    import app.imports.models
+    import app.mail.models
     import app.registrants.models
-    import app.staff.models  # noqa: F401
+    import app.staff.models
+    import app.sync.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

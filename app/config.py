@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -43,6 +45,34 @@ class Settings:
     trusted_proxies: int = 0
     cookie_secure: bool = False
     audit_page_size: int = 50
+    # links in mails and QR codes point here
+    public_base_url: str = "http://127.0.0.1:5000"
+    # mail (the outbox worker sends through this relay)
+    mail_from: str = "tsunagu@example.com"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = field(default="", metadata={"secret": True})
+    mail_max_attempts: int = 5
+    # e-application system (S1)
+    sync_api_url: str = ""
+    sync_api_token: str = field(default="", metadata={"secret": True})
+    sync_field_map: str = ""
+    sync_times: str = "06:00,18:00"
+    sync_page_size: int = 500
+    sync_timeout_seconds: int = 10
+    sync_max_retries: int = 4
+    sync_lock_minutes: int = 30
+    e_application_url: str = ""
+    # accounts
+    invitation_valid_hours: int = 168
+    reset_valid_minutes: int = 60
+    self_registration: str = "off"
+    privacy_notice_version: str = "2026-04"
+    # fiscal-year lifecycle (S5)
+    renewal_reminder_dates: str = "02-01,03-01"
+    retention_days: int = 365
 
     def validate(self) -> None:
         if len(self.secret_key) < 32:
@@ -63,11 +93,61 @@ class Settings:
         _require_at_least("trusted_proxies", self.trusted_proxies, 0)
         _require_at_least("audit_page_size", self.audit_page_size, 1)
         _require_rate_limit("login_rate_limit", self.login_rate_limit)
+        _require_at_least("smtp_port", self.smtp_port, 1)
+        _require_at_least("mail_max_attempts", self.mail_max_attempts, 1)
+        _require_at_least("sync_page_size", self.sync_page_size, 1)
+        _require_at_least("sync_timeout_seconds", self.sync_timeout_seconds, 1)
+        _require_at_least("sync_max_retries", self.sync_max_retries, 0)
+        _require_at_least("sync_lock_minutes", self.sync_lock_minutes, 1)
+        _require_at_least("invitation_valid_hours", self.invitation_valid_hours, 1)
+        _require_at_least("reset_valid_minutes", self.reset_valid_minutes, 5)
+        _require_at_least("retention_days", self.retention_days, 0)
+        if self.self_registration not in {"off", "open", "approval"}:
+            raise ConfigError("TSUNAGU_SELF_REGISTRATION: must be off, open or approval")
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise ConfigError("TSUNAGU_PUBLIC_BASE_URL: must start with http:// or https://")
+        self.sync_time_list  # noqa: B018  (parses, raising ConfigError on a bad value)
+        self.renewal_reminder_days  # noqa: B018
         if not self.database_url.startswith(("sqlite:", "mysql+pymysql:", "mariadb+pymysql:")):
             raise ConfigError("TSUNAGU_DATABASE_URL: must be a sqlite:/// or mysql+pymysql:// URL")
 
+    @property
+    def sync_time_list(self) -> list[tuple[int, int]]:
+        """`sync_times` as (hour, minute) pairs in Asia/Tokyo."""
+        return [_parse_clock("sync_times", part) for part in _split_list(self.sync_times)]
+
+    @property
+    def renewal_reminder_days(self) -> list[tuple[int, int]]:
+        """`renewal_reminder_dates` as (month, day) pairs."""
+        return [_parse_month_day("renewal_reminder_dates", part) for part in _split_list(self.renewal_reminder_dates)]
+
+    def public_url(self, path: str) -> str:
+        return self.public_base_url.rstrip("/") + path
+
 
 SUPPORTED_LOCALES = ("ja", "en")
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _parse_clock(name: str, text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected times like 06:00,18:00 (got {text!r})")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _parse_month_day(name: str, text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", text)
+    try:
+        if match:
+            day = date(2024, int(match.group(1)), int(match.group(2)))  # a leap year accepts 02-29
+            return day.month, day.day
+    except ValueError:
+        pass
+    raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected month-day pairs like 02-01,03-01 (got {text!r})")
 
 
 def _require_at_least(name: str, value: int, minimum: int) -> None:

@@ -50,3 +50,22 @@ class LoginSession(db.Model):
     account_id: Mapped[int] = mapped_column(comment="職員IDまたは登録者ID")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="ログイン日時(UTC)")
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, comment="最終アクセス日時(UTC)")
+
+
+class AccountToken(db.Model):
+    """A one-time link sent by mail: invitation, password reset, e-mail verification. Only the hash is kept."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (
+        sa.Index("ix_account_token_account", "account_kind", "account_id"),
+        {"comment": "メールで送る1回限りのリンク(招待・パスワード再設定・メール確認)"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="内部ID")
+    purpose: Mapped[str] = mapped_column(sa.String(16), comment="用途(invite / reset / verify)")
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, comment="トークンのSHA-256ハッシュ")
+    account_kind: Mapped[str] = mapped_column(sa.String(16), comment="アカウント種別(staff / registrant)")
+    account_id: Mapped[int] = mapped_column(comment="職員IDまたは登録者ID")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="発行日時(UTC)")
+    expires_at: Mapped[datetime] = mapped_column(comment="有効期限(UTC)")
+    used_at: Mapped[datetime | None] = mapped_column(comment="使用日時(UTC)。使用済みなら再使用不可")

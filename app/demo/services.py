@@ -19,6 +19,7 @@ from app.codes.models import Code
 from app.core.timeutil import fiscal_year_end, utcnow
 from app.demo.data import CODE_MASTERS, FAMILY_NAMES, GIVEN_NAMES
 from app.registrants.models import Registrant, RegistrantStatus
+from app.registrants.normalise import name_key, registrant_search_text
 from app.staff.models import Role, StaffUser
 
 DEMO_STAFF = [
@@ -108,6 +109,8 @@ def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng
             registered_at=utcnow() - timedelta(days=rng.randrange(0, 700)),
             valid_until=date(this_year_end.year - 1, 3, 31) if expired else this_year_end,
             password_hash=hash_password(password) if n == 1 else None,
+            source="demo", name_key=name_key(family, given),
+            search_text=registrant_search_text(family, given, family_kana, given_kana),
         )
         registrant.codes = _pick_codes(codes, rng)
         session.add(registrant)

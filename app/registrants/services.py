@@ -8,17 +8,14 @@ from sqlalchemy.orm import Session, selectinload
 from app.codes.models import Code, CodeKind
 from app.core.pagination import Page, paginate
 from app.registrants.models import Registrant, RegistrantStatus
+from app.registrants.normalise import search_key
 
 
 def list_registrants(session: Session, query: str = "", page: int = 1, per_page: int = 50) -> Page:
     stmt = sa.select(Registrant)
-    if query:
-        like = f"%{query}%"
-        full_name = Registrant.family_name + Registrant.given_name
-        full_kana = Registrant.family_name_kana + Registrant.given_name_kana
-        compact = query.replace(" ", "").replace("\u3000", "")
-        stmt = stmt.where(sa.or_(full_name.like(f"%{compact}%"), full_kana.like(f"%{compact}%"),
-                                 Registrant.family_name.like(like), Registrant.family_name_kana.like(like)))
+    key = search_key(query)
+    if key:
+        stmt = stmt.where(Registrant.search_text.contains(key, autoescape=True))
     stmt = stmt.options(selectinload(Registrant.region)).order_by(
         Registrant.family_name_kana, Registrant.given_name_kana, Registrant.id)
     return paginate(session, stmt, page, per_page)

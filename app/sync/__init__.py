@@ -1,0 +1,1 @@
+"""Synchronisation with the prefecture's e-application system (S1)."""
