@@ -64,7 +64,6 @@ def _init_extensions(app: Flask, ext: Any, locale_selector: Any) -> None:
     ext.login_manager.init_app(app)
     ext.login_manager.session_protection = None  # server-side login sessions do this job
     ext.login_manager.login_view = "portal.login"
-    ext.login_manager.blueprint_login_views = {"admin": "admin.login", "portal": "portal.login"}
     ext.login_manager.login_message = None
     from app.auth import web  # noqa: F401  (registers the user loader)
     _import_models()
@@ -82,11 +81,22 @@ def _import_models() -> None:
     import app.sync.models  # noqa: F401
 
 
-def _register_blueprints(app: Flask) -> None:
-    from app.admin.views import bp as admin_bp
-    from app.core.health import bp as health_bp
-    from app.core.i18n import bp as i18n_bp
-    from app.portal.views import bp as portal_bp
+# every module with a `bp` Blueprint; staff ones are made with app.admin.staff_blueprint
+BLUEPRINT_MODULES = (
+    "app.core.health",
+    "app.core.i18n",
+    "app.portal.views",
+    "app.admin.views",
+)
 
-    for bp in (health_bp, i18n_bp, portal_bp, admin_bp):
-        app.register_blueprint(bp)
+
+def _register_blueprints(app: Flask) -> None:
+    from importlib import import_module
+
+    from app.admin import STAFF_BLUEPRINTS
+    from app.extensions import login_manager
+
+    for module in BLUEPRINT_MODULES:
+        app.register_blueprint(import_module(module).bp)
+    login_manager.blueprint_login_views = {"portal": "portal.login"} | {
+        name: "admin.login" for name in STAFF_BLUEPRINTS}

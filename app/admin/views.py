@@ -2,62 +2,35 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app import audit
-from app.admin import forms
+from app.admin import forms, render, staff_blueprint
 from app.auth import services as auth
 from app.auth.forms import LoginForm, PasswordChangeForm
 from app.auth.web import (
-    PUBLIC,
     change_password_from_form,
     client_ip,
     is_staff,
     log_out,
     login_from_form,
     public,
-    required_permission,
     requires,
     settings,
 )
 from app.core.redirects import safe_next
-from app.extensions import db, limiter, login_manager
+from app.extensions import db, limiter
 from app.registrants import services as registrants
 from app.registrants.models import Registrant
 from app.staff import services as staff_service
 from app.staff.models import Permission, StaffUser
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-log = logging.getLogger("tsunagu.admin")
-HOME = (_l("管理画面トップ"), "admin.dashboard")
-
-
-@bp.before_request
-def enforce_permission() -> Any:
-    needed = required_permission(request.endpoint)
-    if needed == PUBLIC:
-        return None
-    if not is_staff():
-        return login_manager.unauthorized()
-    if needed is None:
-        log.error("admin endpoint %s declares no permission; refused", request.endpoint)
-        abort(403)
-    if not current_user.can(needed):
-        log.warning("permission denied endpoint=%s staff=%s", request.endpoint, current_user.id)
-        abort(403)
-    return None
-
-
-def render(template: str, crumbs: list[tuple[Any, str | None]], **context: Any) -> str:
-    """Render an admin page with its breadcrumb trail (S-A1): home first, the current page last."""
-    trail = [(HOME[0], url_for(HOME[1]))] + [(label, url) for label, url in crumbs]
-    return render_template(template, breadcrumbs=trail, **context)
+bp = staff_blueprint("admin", __name__, "/admin")
 
 
 def _login_rate_limit() -> str:

@@ -8,6 +8,7 @@ outcome of each, retrying transient failures with backoff.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import socket
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from app.mail.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("tsunagu.mail")
 _HEADER_BREAK = str.maketrans({"\r": " ", "\n": " "})
+_ADDRESS = re.compile(r"[^\s@<>,;\"]+@[^\s@<>,;\"]+")
 RETRY_BASE = timedelta(minutes=1)
 # A worker that died while sending leaves rows in `sending`; after this long they are due again.
 STALE_SENDING = timedelta(minutes=15)
@@ -32,8 +34,10 @@ STALE_SENDING = timedelta(minutes=15)
 def enqueue(session: Session, *, to: str, subject: str, body: str, category: str,
             registrant_id: int | None = None, not_before: datetime | None = None) -> OutboxMessage:
     """Add a mail to the outbox. Header values cannot carry line breaks (no header injection)."""
+    if not _ADDRESS.fullmatch(to):
+        raise ValueError("not a single mail address")
     message = OutboxMessage(
-        category=category, registrant_id=registrant_id, to_address=to.translate(_HEADER_BREAK).strip(),
+        category=category, registrant_id=registrant_id, to_address=to,
         subject=subject.translate(_HEADER_BREAK).strip()[:200], body_text=body, not_before=not_before or utcnow(),
     )
     session.add(message)
