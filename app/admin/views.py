@@ -106,9 +106,10 @@ def registrant_detail(registrant_id: int) -> Any:
     registrant = db.get_or_404(Registrant, registrant_id)
     audit.record(db.session, current_user, "registrant.view", f"registrant:{registrant.id}", {}, client_ip())
     db.session.commit()
+    consents, changes = registrants.history_of(db.session, registrant.id)
     return render("admin/registrant_detail.html",
                   [(_l("登録者一覧"), url_for(".registrant_list")), (registrant.full_name, None)],
-                  registrant=registrant, confirm=forms.ConfirmForm())
+                  registrant=registrant, consents=consents, changes=changes, confirm=forms.ConfirmForm())
 
 
 # --- locked accounts ---------------------------------------------------------------------------------

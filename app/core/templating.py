@@ -11,7 +11,11 @@ from flask_babel import lazy_gettext as _l
 from app.staff.models import Permission
 
 ROLE_LABELS = {"administrator": _l("管理者"), "editor": _l("更新可"), "viewer": _l("閲覧のみ")}
-STATUS_LABELS = {"active": _l("有効"), "expired": _l("期限切れ"), "withdrawn": _l("退会")}
+STATUS_LABELS = {"pending": _l("確認待ち"), "active": _l("有効"), "expired": _l("期限切れ"), "withdrawn": _l("退会"),
+                 "anonymised": _l("匿名化済")}
+SOURCE_LABELS = {"e_application": _l("電子申請"), "import": _l("CSV取込"), "self": _l("本人登録"), "staff": _l("職員登録"),
+                 "demo": _l("デモデータ")}
+CONSENT_LABELS = {"privacy_notice": _l("個人情報の取扱い"), "mail": _l("メール受信"), "data_use": _l("情報の利用")}
 
 
 def password_hint() -> str:
@@ -46,5 +50,7 @@ def init_app(app: Flask) -> None:
             "Permission": Permission,
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "status_label": lambda status: STATUS_LABELS.get(status, status),
+            "source_label": lambda source: SOURCE_LABELS.get(source, source),
+            "consent_label": lambda kind: CONSENT_LABELS.get(kind, kind),
             "password_hint": password_hint,
         }

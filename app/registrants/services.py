@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.codes.models import Code, CodeKind
 from app.core.pagination import Page, paginate
-from app.registrants.models import Registrant, RegistrantStatus
+from app.registrants.models import ConsentRecord, Registrant, RegistrantStatus, StatusChange
 from app.registrants.normalise import search_key
 
 
@@ -38,3 +38,12 @@ def counts_by_region(session: Session) -> list[tuple[Code, int]]:
     counts = {region_id: count for region_id, count in rows}
     regions = session.scalars(sa.select(Code).where(Code.kind == CodeKind.REGION.value).order_by(Code.sort_order))
     return [(region, counts.get(region.id, 0)) for region in regions]
+
+
+def history_of(session: Session, registrant_id: int) -> tuple[list[ConsentRecord], list[StatusChange]]:
+    """The registrant's consent and status history, newest first."""
+    consents = session.scalars(sa.select(ConsentRecord).where(ConsentRecord.registrant_id == registrant_id)
+                               .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())).all()
+    changes = session.scalars(sa.select(StatusChange).where(StatusChange.registrant_id == registrant_id)
+                              .order_by(StatusChange.changed_at.desc(), StatusChange.id.desc())).all()
+    return list(consents), list(changes)

@@ -72,3 +72,25 @@ def test_sqlite_enforces_foreign_keys_like_mariadb(app):
         with pytest.raises(sa.exc.IntegrityError):
             db.session.commit()
         db.session.rollback()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def test_every_migration_can_be_undone_and_redone(backend, tmp_path, request):
+    """Upgrade to head, downgrade to nothing, upgrade again: an operator can roll a release back."""
+    from flask_migrate import downgrade, upgrade
+
+    from app import create_app
+    from tests.conftest import SECRET
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
+    else:
+        url = request.getfixturevalue("mariadb_server").create_database("tsunagu_roundtrip")
+    app = create_app({"secret_key": SECRET, "database_url": url, "auth_log": str(tmp_path / "auth.log")})
+    with app.app_context():
+        upgrade()
+        downgrade(revision="base")
+        assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        upgrade()
+        assert set(db.metadata.tables) <= set(sa.inspect(db.engine).get_table_names())
+        db.engine.dispose()
