@@ -39,6 +39,7 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m app.dbdoc docs
+	$(BIN)/python -m app.handover.schema docs/handover-schema.json
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -75,6 +75,7 @@ def _import_models() -> None:
     import app.auth.models
     import app.codes.models
     import app.imports.models
+    import app.lifecycle.models
     import app.mail.models
     import app.registrants.models
     import app.staff.models
@@ -86,7 +87,16 @@ BLUEPRINT_MODULES = (
     "app.core.health",
     "app.core.i18n",
     "app.portal.views",
+    "app.portal.account_views",
+    "app.portal.signup_views",
     "app.admin.views",
+    "app.registrants.views",
+    "app.mail.views",
+    "app.imports.views",
+    "app.lifecycle.views",
+    "app.lifecycle.admin",
+    "app.handover.views",
+    "app.sync.views",
 )
 
 

@@ -40,8 +40,7 @@ def enqueue(session: Session, *, to: str, subject: str, body: str, category: str
         category=category, registrant_id=registrant_id, to_address=to,
         subject=subject.translate(_HEADER_BREAK).strip()[:200], body_text=body, not_before=not_before or utcnow(),
     )
-    session.add(message)
-    session.flush()
+    session.add(message)  # flushed with the caller's transaction; flush first if you need message.id
     return message
 
 

@@ -16,9 +16,13 @@ INVITE_PATH = "/account/setup/"
 RESET_PATH = "/account/reset/"
 
 
-def send_invitation(session: Session, settings: Any, registrant: Registrant) -> None:
-    """Queue the invitation mail with a one-time link to set a password (in the caller's transaction)."""
-    token = tokens.issue(session, registrant, tokens.Purpose.INVITE, timedelta(hours=settings.invitation_valid_hours))
+def send_invitation(session: Session, settings: Any, registrant: Registrant, *, new_account: bool = False) -> None:
+    """Queue the invitation mail with a one-time link to set a password (in the caller's transaction).
+
+    `new_account=True` when the registrant was created in this transaction (sync, import): no earlier link to revoke.
+    """
+    token = tokens.issue(session, registrant, tokens.Purpose.INVITE, timedelta(hours=settings.invitation_valid_hours),
+                         new_account=new_account)
     link = settings.public_url(INVITE_PATH + token)
     body = str(_l(
         "%(name)s 様\n\n"

@@ -195,6 +195,19 @@ def upgrade():
     with op.batch_alter_table('registrant_status_change', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_registrant_status_change_registrant_id'), ['registrant_id'], unique=False)
 
+    # fiscal-year lifecycle (S5): which renewal reminder each registrant was sent, so none goes out twice
+    op.create_table('lifecycle_notice',
+    sa.Column('id', sa.Integer(), nullable=False, comment='内部ID'),
+    sa.Column('registrant_id', sa.Integer(), nullable=False, comment='登録者ID'),
+    sa.Column('kind', sa.String(length=32), nullable=False, comment='案内の種類(renewal_reminder_MM-DD = 設定した案内日ごとの更新案内)'),
+    sa.Column('fiscal_year', sa.Integer(), nullable=False, comment='対象の年度(4月始まり、開始年の西暦)'),
+    sa.Column('sent_at', sa.DateTime(), nullable=False, comment='送信キューに入れた日時(UTC)'),
+    sa.ForeignKeyConstraint(['registrant_id'], ['registrant.id'], name=op.f('fk_lifecycle_notice_registrant_id_registrant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lifecycle_notice')),
+    sa.UniqueConstraint('registrant_id', 'kind', 'fiscal_year', name='uq_lifecycle_notice_registrant_kind_year'),
+    comment='年度更新の案内メールの送信記録(同じ案内を二度送らないため)'
+    )
+
     with op.batch_alter_table('registrant', schema=None) as batch_op:
         batch_op.add_column(sa.Column('source', sa.String(length=20), server_default='staff', nullable=False, comment='登録経路(e_application=電子申請 / import=CSV取込 / self=本人登録 / staff=職員 / demo=デモ)'))
         batch_op.add_column(sa.Column('referral_id', sa.Integer(), nullable=True, comment='登録のきっかけになったQRコード(チラシ等)'))
@@ -294,6 +307,7 @@ def downgrade():
         batch_op.drop_column('referral_id')
         batch_op.drop_column('source')
 
+    op.drop_table('lifecycle_notice')
     op.drop_table('registrant_status_change')
     op.drop_table('outbox_message')
     op.drop_table('duplicate_candidate')

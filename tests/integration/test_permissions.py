@@ -95,7 +95,22 @@ def ids(app, make_registrant, make_staff) -> dict[str, int]:
     target = make_staff("administrator")
     lock(app, Registrant, registrant.id)
     lock(app, StaffUser, target.id)
-    return {"registrant_id": registrant.id, "staff_id": target.id}
+    with app.app_context():  # a CSV upload awaiting commit: a commit that slipped through would add a registrant
+        from app.audit import SYSTEM
+        from app.imports.services import create_batch
+
+        csv_file = "申請番号,氏,名,氏(カナ),名(カナ),メールアドレス\r\nP1,森,葵,モリ,アオイ,p1@example.com\r\n"
+        batch_id = create_batch(db.session, SYSTEM, filename="p.csv", raw=csv_file.encode())[0].id
+    with app.app_context():  # a QR code and a queued mail (registration intake, mail view)
+        from app.mail.services import enqueue
+        from app.registrants.models import ReferralCode
+
+        referral = ReferralCode(code="perm-test", label="QR", medium="web")
+        db.session.add(referral)
+        message = enqueue(db.session, to="someone@example.com", subject="s", body="b", category="test")
+        db.session.commit()
+        more_ids = {"referral_id": referral.id, "message_id": message.id}
+    return {"registrant_id": registrant.id, "staff_id": target.id, "batch_id": batch_id, **more_ids}
 
 
 # Form data a successful POST would act on, so a missing check would show up as a change.

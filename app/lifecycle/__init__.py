@@ -1,0 +1,1 @@
+"""The fiscal-year lifecycle of a registration (S5): renewal reminders, renewal, expiry, anonymisation."""

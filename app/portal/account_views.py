@@ -1,0 +1,121 @@
+"""Mailed account links: set the first password (invitation), and reset a forgotten one. No login needed.
+
+`/account/setup/<token>` and `/account/reset/<token>` only move the token into the session and
+redirect (see app.portal.links); the token-less pages show the form, and only their POST uses the link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from app import audit
+from app.auth.tokens import Purpose, TokenProblem
+from app.auth.web import client_ip, log_in, settings
+from app.core.timeutil import utcnow
+from app.extensions import db, limiter
+from app.portal import forms, links, services
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+bp.record_once(lambda _state: links.install_log_redaction())
+
+
+def _rate_limit() -> str:
+    return settings().login_rate_limit
+
+
+def link_problem(problem: TokenProblem | None, purpose: Purpose) -> Any:
+    """The page for a link that cannot be used: what happened and how to get a new one. Nothing changes."""
+    links.forget(purpose)
+    status = 410 if problem in {TokenProblem.USED, TokenProblem.EXPIRED} else 400
+    return render_template("portal/link_problem.html", problem=(problem or TokenProblem.UNKNOWN).value,
+                           purpose=purpose.value), status
+
+
+def start_session_after_link(registrant: Any, via: str) -> None:
+    """The link proved the mailbox and the password was just chosen: log in at once."""
+    log_in(registrant)
+    registrant.last_login_at = utcnow()
+    audit.record(db.session, registrant, "auth.login", f"registrant:{registrant.id}", {"via": via}, client_ip())
+    db.session.commit()
+
+
+# --- invitation: the first password -------------------------------------------------------------------------
+
+@bp.get("/setup/<token>")
+@limiter.limit(_rate_limit)
+@links.no_referrer
+def setup_link(token: str) -> Any:
+    return links.stash(Purpose.INVITE, token, ".setup")
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+@limiter.limit(_rate_limit, methods=["POST"])
+@links.no_referrer
+def setup() -> Any:
+    token = links.stashed(Purpose.INVITE)
+    link = services.check_link(db.session, token, Purpose.INVITE)
+    if not link.ok:
+        return link_problem(link.problem, Purpose.INVITE)
+    form = forms.NewPasswordForm()
+    if form.validate_on_submit():
+        outcome = services.set_password_with_link(db.session, settings(), token, Purpose.INVITE,
+                                                  form.new_password.data, client_ip())
+        if outcome.problem:
+            return link_problem(outcome.problem, Purpose.INVITE)
+        if outcome.done:
+            start_session_after_link(outcome.registrant, "invitation")
+            flash(_("パスワードを設定しました。ようこそ、つなぐへ。"), "info")
+            return redirect(url_for("portal.me"))
+        form.new_password.errors = [*form.new_password.errors, *outcome.errors]
+    return render_template("portal/account_setup.html", form=form, registrant=link.registrant,
+                           hours=settings().invitation_valid_hours)
+
+
+# --- password reset ---------------------------------------------------------------------------------------
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit(_rate_limit, methods=["POST"])
+def reset_request() -> Any:
+    form = forms.ResetRequestForm()
+    if form.validate_on_submit():
+        services.request_password_reset(db.session, settings(), form.email.data, client_ip())
+        return redirect(url_for(".reset_sent"))  # the same answer whether the address is registered or not
+    return render_template("portal/reset_request.html", form=form)
+
+
+@bp.get("/reset-sent")
+def reset_sent() -> Any:
+    return render_template("portal/reset_sent.html", minutes=settings().reset_valid_minutes)
+
+
+@bp.get("/reset/<token>")
+@limiter.limit(_rate_limit)
+@links.no_referrer
+def reset_link(token: str) -> Any:
+    return links.stash(Purpose.RESET, token, ".new_password")
+
+
+@bp.route("/new-password", methods=["GET", "POST"])
+@limiter.limit(_rate_limit, methods=["POST"])
+@links.no_referrer
+def new_password() -> Any:
+    token = links.stashed(Purpose.RESET)
+    link = services.check_link(db.session, token, Purpose.RESET)
+    if not link.ok:
+        return link_problem(link.problem, Purpose.RESET)
+    form = forms.NewPasswordForm()
+    if form.validate_on_submit():
+        outcome = services.set_password_with_link(db.session, settings(), token, Purpose.RESET,
+                                                  form.new_password.data, client_ip())
+        if outcome.problem:
+            return link_problem(outcome.problem, Purpose.RESET)
+        if outcome.done:
+            links.forget(Purpose.RESET)
+            flash(_("パスワードを再設定しました。すべての端末でログアウトしましたので、新しいパスワードでログインしてください。"),
+                  "info")
+            return redirect(url_for("portal.login"))
+        form.new_password.errors = [*form.new_password.errors, *outcome.errors]
+    return render_template("portal/new_password.html", form=form, registrant=link.registrant)
