@@ -115,9 +115,10 @@ class StubState:
             "氏": family, "名": given, "氏(フリガナ)": family_kana, "名(フリガナ)": given_kana,
             "生年月日": _showa(birth) if birth.year < 1989 and rng.random() < 0.2 else birth.isoformat(),
             "メールアドレス": f"ea-{number:06d}@example.com",
-            "電話番号": f"0{rng.choice(['95', '956', '957', '959', '920'])}-{rng.randint(20, 99)}-{rng.randint(1000, 9999)}",
+            # 000- numbers are never assigned, so no fictitious registrant can carry a real person's number
+            "電話番号": f"000-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
             "郵便番号": f"85{rng.randint(0, 9)}-{rng.randint(0, 9999):04d}",
-            "住所": f"長崎県{city}{rng.choice(SCHOOL_NAMES)}町{rng.randint(1, 9)}-{rng.randint(1, 30)}",
+            "住所": f"長崎県{city}架空{rng.choice(SCHOOL_NAMES)}町{rng.randint(1, 9)}-{rng.randint(1, 30)}",
             "お住まいの地域": region_label,
             "保有する免許・資格": rng.sample(_labels("licence"), rng.randint(0, 2)),
             "指導可能な教科": rng.sample(_labels("subject"), rng.randint(0, 2)),
@@ -162,7 +163,7 @@ class StubState:
             ids = self._pick(what)
             for record_id in ids:
                 answers = self.records[record_id]["answers"]
-                answers["電話番号"] = f"095-{self.rng.randint(20, 99)}-{self.rng.randint(1000, 9999)}"
+                answers["電話番号"] = f"000-{self.rng.randint(1000, 9999)}-{self.rng.randint(1000, 9999)}"
                 answers["勤務条件の補足"] = self.rng.choice(["週2日まで", "午後のみ", "夏休み期間のみ", "要相談"])
                 self._stamp(record_id, self._now())
             return ids
@@ -211,7 +212,7 @@ class StubState:
             number = self._next_number
             if by == "email":  # the same person registered twice
                 answers = copy.deepcopy(original)
-                answers["電話番号"] = f"0956-{self.rng.randint(20, 99)}-{self.rng.randint(1000, 9999)}"
+                answers["電話番号"] = f"000-{self.rng.randint(1000, 9999)}-{self.rng.randint(1000, 9999)}"
             else:  # same name and birth date, another e-mail
                 answers = self._person(number)
                 for key in ("氏", "名", "氏(フリガナ)", "名(フリガナ)", "生年月日"):

@@ -44,7 +44,7 @@ def person(record_id: str, **overrides: str) -> dict[str, str]:
     birth = date(1960 + n % 40, 1 + n // 40 % 12, 1 + n // 480 % 28).isoformat()
     values = {"申請番号": record_id, "氏": "佐藤", "名": "太郎", "氏(カナ)": "サトウ", "名(カナ)": "タロウ",
               "生年月日": birth, "メールアドレス": f"{record_id.lower()}@example.com",
-              "電話番号": "095-824-1111", "住所": "長崎市江戸町2-13", "地域": "長崎", "免許・資格": "小学校教諭一種",
+              "電話番号": "000-0000-1111", "住所": "長崎市架空町2-13", "地域": "長崎", "免許・資格": "小学校教諭一種",
               "教科": "数学", "希望職種": "非常勤講師", "希望校種": "小学校", "勤務可能日": ""}
     values.update(overrides)
     return values
@@ -178,7 +178,7 @@ def test_missing_required_column_is_reported_once_up_front(app, codes):
 
 def test_row_errors_carry_spreadsheet_row_numbers_and_block_the_commit(app, codes):
     rows = [
-        person("D001", 住所="長崎市\n江戸町2-13"),  # a line break inside quotes: still one spreadsheet row (row 2)
+        person("D001", 住所="長崎市\n架空町2-13"),  # a line break inside quotes: still one spreadsheet row (row 2)
         person("D002", 生年月日="令和99年13月1日"),  # row 3
         person("D003", メールアドレス="not-an-address"),  # row 4
         person("D004", 地域="火星", 教科="錬金術"),  # row 5
@@ -288,7 +288,7 @@ def test_a_batch_is_committed_once(app, codes):
 
 def test_formula_looking_values_are_stored_as_plain_text(app, codes):
     formula = "=cmd|' /C calc'!A0"
-    rows = [person("J001", 住所=formula, 電話番号="+81-95-824-1111"),
+    rows = [person("J001", 住所=formula, 電話番号="+81-00-0000-1111"),
             person("J002", 住所="@SUM(1+1)*cmd|' /C calc'!A0", 氏="-2+3")]
     counts = import_file(app, make_csv(rows).encode("utf-8"))
     assert counts["created"] == 2
