@@ -103,7 +103,7 @@ def preview(batch_id: int) -> Any:
                   errors=result.row_errors[:SHOWN_ERRORS], duplicates=result.duplicates[:SHOWN_DUPLICATES],
                   action_form=forms.ActionForm(), large_rows=LARGE_FILE_ROWS,
                   use_form=forms.UseMappingForm(services.list_mappings(db.session), batch.mapping_id),
-                  labels={"create": _("新規登録"), "update": _("更新"), "unchanged": _("変更なし"),
+                  labels={"create": _("新規"), "update": _("更新"), "unchanged": _("変更なし"),
                           "duplicate": _("重複候補(保留)")})
 
 
