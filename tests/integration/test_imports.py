@@ -370,7 +370,7 @@ def test_editor_uploads_previews_and_commits_through_the_pages(app, client, code
     preview_url = response.headers["Location"]
     page = client.get(preview_url).get_data(as_text=True)
     assert "取込内容の確認" in page and "Shift_JIS" in page and "申請者一覧.csv" in page
-    assert re.search(r'新規登録</span><span class="stat-value">3<', page)
+    assert re.search(r'新規</span><span class="stat-value">3<', page)
     assert "disabled" not in page and "<b>太字</b>" not in page
     assert " style=" not in page and "<style" not in page
     assert count_rows(app, Registrant) == 0  # nothing before the commit
@@ -428,7 +428,7 @@ def test_the_mapping_editor_saves_a_mapping_for_the_file(app, client, codes, mak
     response = client.post(editor_url, data=data)
     assert response.status_code == 302 and response.headers["Location"].endswith(preview_url)
     page = client.get(preview_url).get_data(as_text=True)
-    assert "令和9年度 様式" in page and re.search(r'新規登録</span><span class="stat-value">1<', page)
+    assert "令和9年度 様式" in page and re.search(r'新規</span><span class="stat-value">1<', page)
     mappings = client.get("/admin/imports/mappings").get_data(as_text=True)
     assert "令和9年度 様式" in mappings and "標準様式" in mappings
     data["col_5"] = ""
