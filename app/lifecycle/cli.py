@@ -35,5 +35,6 @@ def run(day: datetime | None) -> None:
         click.echo("  renewal reminders: none due")
     click.echo(f"  expired: {report.expired}")
     click.echo(f"  anonymised: {report.anonymised}")
+    click.echo(f"  set-aside source records deleted: {report.source_copies_purged}")
     for error in report.errors:
         click.echo(f"  warning: {error}", file=sys.stderr)

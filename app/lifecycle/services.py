@@ -55,6 +55,7 @@ from app.lifecycle.models import LifecycleNotice
 from app.mail.models import OutboxMessage, OutboxStatus
 from app.mail.services import enqueue
 from app.registrants.models import Registrant, RegistrantStatus, StatusChange
+from app.sync.models import DuplicateCandidate, QuarantinedRecord
 
 RENEW_PATH = "/me/renew"
 REMINDER_PREFIX = "renewal_reminder_"
@@ -153,6 +154,7 @@ class LifecycleReport:
     reminders_sent: int = 0
     expired: int = 0
     anonymised: int = 0
+    source_copies_purged: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_detail(self) -> dict[str, Any]:
@@ -169,6 +171,7 @@ def run_lifecycle(session: Session, settings: Any, today: date, *, actor: Any = 
     send_reminders(session, settings, today, report, moment, progress)
     expire_registrations(session, today, report, moment, actor, progress)
     anonymise_expired(session, settings, today, report, moment, actor, progress)
+    purge_source_copies(session, settings, today, report)
     audit.record(session, actor, RUN_ACTION, f"lifecycle:{today.isoformat()}", report.as_detail(), client_ip)
     session.commit()
     return report
@@ -316,6 +319,26 @@ def anonymise_expired(session: Session, settings: Any, today: date, report: Life
         done += len(chunk)
         if progress:
             progress("anonymise", done, len(ids))
+
+
+def purge_source_copies(session: Session, settings: Any, today: date, report: LifecycleReport) -> None:
+    """Delete the copies of source records that sync and import set aside, once they are no longer needed.
+
+    Quarantined records and duplicate candidates hold a whole incoming record (personal data). They go when
+    settled for longer than `retention_days` (resolved, merged or dismissed; or quarantined and no longer sent
+    by the source), and at once when they point at a registrant who has been anonymised.
+    """
+    threshold = tokyo_day_start_utc(today - timedelta(days=settings.retention_days))
+    bulk = {"synchronize_session": False}
+    quarantined = session.execute(sa.delete(QuarantinedRecord).where(sa.or_(
+        QuarantinedRecord.resolved_at < threshold, QuarantinedRecord.last_seen_at < threshold)),
+        execution_options=bulk).rowcount
+    anonymised = sa.select(Registrant.id).where(Registrant.status == RegistrantStatus.ANONYMISED.value)
+    candidates = session.execute(sa.delete(DuplicateCandidate).where(sa.or_(
+        sa.and_(DuplicateCandidate.status != "open", DuplicateCandidate.resolved_at < threshold),
+        DuplicateCandidate.registrant_id.in_(anonymised))), execution_options=bulk).rowcount
+    report.source_copies_purged = (quarantined or 0) + (candidates or 0)
+    session.commit()
 
 
 def anonymise(session: Session, registrant: Registrant, moment: datetime, actor: Any = audit.SYSTEM,
