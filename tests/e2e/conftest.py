@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,16 +181,16 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture
-def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., Any]]:
-    """new_page(width) -> a Page in a fresh context (own cookies) sized for that width.
+@contextmanager
+def page_factory(browser: Any, base_url: str, console_errors: list[str],
+                 requests: list[str] | None = None) -> Iterator[Callable[..., Any]]:
+    """factory(width) -> a Page in a fresh context (own cookies) sized for that width.
 
-    Every request URL the page makes is recorded in ``live_server.requests`` and every console
-    error (a CSP violation, a script error) in ``live_server.console_errors``; a request that is
-    not for the live server is aborted, so a test run never reaches beyond 127.0.0.1.
+    Every console error (a CSP violation, a script error) goes to `console_errors`, every request URL to
+    `requests` when given; a request that is not for `base_url` is aborted, so a run never leaves 127.0.0.1.
     """
     contexts: list[Any] = []
-    origin = live_server.url + "/"
+    origin = base_url + "/"
 
     def guard(route: Any) -> None:
         if route.request.url.startswith(origin):
@@ -202,14 +203,24 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., An
                                       locale="ja-JP", timezone_id="Asia/Tokyo", service_workers="block")
         context.set_default_timeout(10_000)
         context.route("**/*", guard)
-        context.on("request", lambda request: live_server.requests.append(request.url))
+        if requests is not None:
+            context.on("request", lambda request: requests.append(request.url))
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith(HTTP_ERROR_LOG)
-                and live_server.console_errors.append(f"{page.url}: {msg.text}"))
-        page.on("pageerror", lambda exc: live_server.console_errors.append(f"{page.url}: {exc}"))
+                and console_errors.append(f"{page.url}: {msg.text}"))
+        page.on("pageerror", lambda exc: console_errors.append(f"{page.url}: {exc}"))
         return page
 
-    yield factory
-    for context in contexts:
-        context.close()
+    try:
+        yield factory
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., Any]]:
+    """new_page(width): a page on the shared live server (see `page_factory`)."""
+    with page_factory(browser, live_server.url, live_server.console_errors, live_server.requests) as factory:
+        yield factory

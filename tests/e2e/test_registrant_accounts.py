@@ -20,8 +20,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
-    HEIGHTS,
-    HTTP_ERROR_LOG,
     PHONE,
     WIDTHS,
     _build_app,
@@ -29,6 +27,7 @@ from tests.e2e.conftest import (
     _prepare_database,
     _server_settings,
     _wait_until_healthy,
+    page_factory,
 )
 from tests.e2e.support import BREADCRUMBS, check_page, horizontal_overflow, staff_login
 
@@ -79,30 +78,8 @@ def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accoun
 @pytest.fixture
 def open_page(browser: Any, accounts_server: AccountsServer) -> Iterator[Callable[[int], Any]]:
     """A page in a fresh context; anything not on this module's server is aborted."""
-    contexts: list[Any] = []
-    origin = accounts_server.url + "/"
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(origin):
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
-
-    def factory(width: int) -> Any:
-        context = browser.new_context(viewport={"width": width, "height": HEIGHTS.get(width, 900)},
-                                      locale="ja-JP", timezone_id="Asia/Tokyo", service_workers="block")
-        context.set_default_timeout(10_000)
-        context.route("**/*", guard)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith(HTTP_ERROR_LOG)
-                and accounts_server.console_errors.append(f"{page.url}: {msg.text}"))
-        page.on("pageerror", lambda exc: accounts_server.console_errors.append(f"{page.url}: {exc}"))
-        return page
-
-    yield factory
-    for context in contexts:
-        context.close()
+    with page_factory(browser, accounts_server.url, accounts_server.console_errors) as factory:
+        yield factory
     assert accounts_server.console_errors == []
 
 
