@@ -74,6 +74,7 @@ def _import_models() -> None:
     import app.audit.models
     import app.auth.models
     import app.codes.models
+    import app.correspondence.models
     import app.imports.models
     import app.lifecycle.models
     import app.mail.models
@@ -97,6 +98,7 @@ BLUEPRINT_MODULES = (
     "app.lifecycle.admin",
     "app.handover.views",
     "app.sync.views",
+    "app.correspondence.views",
 )
 
 

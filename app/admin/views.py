@@ -24,6 +24,7 @@ from app.auth.web import (
     settings,
 )
 from app.core.redirects import safe_next
+from app.correspondence import services as correspondence
 from app.extensions import db, limiter
 from app.registrants import services as registrants
 from app.registrants.models import Registrant
@@ -109,7 +110,8 @@ def registrant_detail(registrant_id: int) -> Any:
     consents, changes = registrants.history_of(db.session, registrant.id)
     return render("admin/registrant_detail.html",
                   [(_l("登録者一覧"), url_for(".registrant_list")), (registrant.full_name, None)],
-                  registrant=registrant, consents=consents, changes=changes, confirm=forms.ConfirmForm())
+                  registrant=registrant, consents=consents, changes=changes, confirm=forms.ConfirmForm(),
+                  correspondence=correspondence.for_registrant(db.session, registrant.id))
 
 
 # --- locked accounts ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ class CodeKind(enum.StrEnum):
     SUBJECT = "subject"
     LICENCE = "licence"
     JOB_TYPE = "job_type"
+    CORRESPONDENCE_CHANNEL = "correspondence_channel"
 
 
 class Code(db.Model):

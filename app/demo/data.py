@@ -33,6 +33,10 @@ CODE_MASTERS: dict[str, list[tuple[str, str, str]]] = {
         ("learning_support", "学習指導員", "Learning support staff"),
         ("special_support", "特別支援教育支援員", "Special needs support staff"),
     ],
+    "correspondence_channel": [
+        ("phone", "電話", "Phone"), ("mail", "メール", "Email"), ("meeting", "面談", "Meeting"),
+        ("counter", "窓口", "At the counter"), ("letter", "書面", "Letter"), ("other", "その他", "Other"),
+    ],
 }
 
 FAMILY_NAMES = [

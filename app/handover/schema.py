@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "tsunagu-handover"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 SCHEMA_ID = "urn:tsunagu:handover:1"
 SCHEMA_FILE = "handover-schema.json"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -179,19 +179,44 @@ REFERRAL_CODES = Entity("referral_codes", "referral_codes.csv", "登録用QRコ�
 ))
 
 CORRESPONDENCE = Entity("correspondence", "correspondence.csv", "対応履歴", (
-    "対応履歴(職員と登録者のやり取りの記録)。この版では機能が未実装のため常に0行(見出しのみ)。"
-    "将来の版で同じ列で行が入る。取込側は0行のファイルを受け付けること"), (
+    "対応履歴(職員と登録者のやり取りの記録)。記録1件につき1行(現在の内容)。編集前の内容は "
+    "correspondence_revisions.csv にある"), (
     _f("correspondence_id", "integer", "対応履歴ID", "パッケージ内で対応履歴を識別する番号", required=True),
     _f("registrant_id", "integer", "登録者ID", "registrants.csv の registrant_id", required=True),
     _f("occurred_at", "datetime", "対応日時", f"対応した日時({UTC_NOTE})", required=True),
-    _f("channel", "string", "手段", "手段(phone / mail / visit / other)", required=True, max_length=20),
-    _f("subject", "string", "件名", "件名", max_length=200),
-    _f("body", "string", "内容", "対応内容(自由記述)", max_length=65535),
-    _f("staff_name", "string", "対応者", "対応した職員の表示名", max_length=120),
-), reserved=True)
+    _f("channel", "string", "手段", "手段のコード(コードマスタ correspondence_channel のコード値。例: phone=電話 / "
+       "mail=メール / meeting=面談 / counter=窓口 / letter=書面 / other=その他)", required=True, max_length=32),
+    _f("channel_label", "string", "手段の名称", "手段の表示名(取込先にコードがなければこの名称で作成する)",
+       required=True, max_length=100),
+    _f("staff_name", "string", "対応者", "対応した職員の表示名(記録時点)", required=True, max_length=120),
+    _f("subject", "string", "件名", "件名", required=True, max_length=200),
+    _f("body", "string", "内容", "対応内容(自由記述、改行を含むことがある)", required=True, max_length=4000),
+    _f("outcome", "string", "結果", "結果(短い記述)", max_length=200),
+    _f("follow_up_on", "date", "次回対応予定日", "次回対応予定日(YYYY-MM-DD)"),
+    _f("created_at", "datetime", "作成日時", f"記録を作成した日時({UTC_NOTE})", required=True),
+    _f("updated_at", "datetime", "最終更新日時", f"記録を最後に編集した日時({UTC_NOTE})", required=True),
+))
+
+CORRESPONDENCE_REVISIONS = Entity("correspondence_revisions", "correspondence_revisions.csv", "対応履歴の変更履歴", (
+    "対応履歴の編集前の版。編集のたびに、編集前の内容と編集した職員・日時を1行"), (
+    _f("revision_id", "integer", "変更履歴ID", "パッケージ内で編集前の版を識別する番号(古い版ほど小さい)",
+       required=True),
+    _f("correspondence_id", "integer", "対応履歴ID", "correspondence.csv の correspondence_id", required=True),
+    _f("occurred_at", "datetime", "対応日時", f"編集前の対応日時({UTC_NOTE})", required=True),
+    _f("channel", "string", "手段", "編集前の手段のコード(correspondence.csv の channel と同じ)", required=True,
+       max_length=32),
+    _f("channel_label", "string", "手段の名称", "編集前の手段の表示名", required=True, max_length=100),
+    _f("staff_name", "string", "対応者", "編集前の対応者の表示名", required=True, max_length=120),
+    _f("subject", "string", "件名", "編集前の件名", required=True, max_length=200),
+    _f("body", "string", "内容", "編集前の対応内容", required=True, max_length=4000),
+    _f("outcome", "string", "結果", "編集前の結果", max_length=200),
+    _f("follow_up_on", "date", "次回対応予定日", "編集前の次回対応予定日(YYYY-MM-DD)"),
+    _f("edited_by_name", "string", "編集者", "編集した職員の表示名(編集時点)", required=True, max_length=120),
+    _f("edited_at", "datetime", "編集日時", f"編集した日時({UTC_NOTE})。この版が置き換えられた日時", required=True),
+))
 
 ENTITIES: tuple[Entity, ...] = (REGISTRANTS, REGISTRANT_CODES, CONSENTS, STATUS_CHANGES, REFERRAL_CODES,
-                                CORRESPONDENCE)
+                                CORRESPONDENCE, CORRESPONDENCE_REVISIONS)
 BY_NAME = {entity.name: entity for entity in ENTITIES}
 
 

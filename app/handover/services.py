@@ -7,7 +7,8 @@ files in one .zip:
     handover-schema.json     the JSON Schema every CSV row conforms to (a copy of docs/handover-schema.json)
     registrants.xlsx         the same data for people: one sheet per entity, Japanese + English header rows
     registrants.csv, registrant_codes.csv, consents.csv, status_changes.csv, referral_codes.csv,
-    correspondence.csv       UTF-8 with BOM, CRLF, one header row of field names (the machine-readable part)
+    correspondence.csv, correspondence_revisions.csv
+                             UTF-8 with BOM, CRLF, one header row of field names (the machine-readable part)
 
 Credentials are not handed over: the password hash, its change date and the lock-out counters stay
 behind (a successor cannot and must not reuse another system's hashes; registrants set a new password
@@ -44,9 +45,11 @@ from sqlalchemy.orm import Session, selectinload
 from app import audit
 from app.codes.models import Code
 from app.core.timeutil import utcnow
+from app.correspondence.models import Correspondence, CorrespondenceRevision
 from app.handover.schema import (
     CONSENTS,
     CORRESPONDENCE,
+    CORRESPONDENCE_REVISIONS,
     ENTITIES,
     FORMAT,
     FORMAT_VERSION,
@@ -168,9 +171,28 @@ def collect(session: Session, progress: Progress | None = None) -> dict[str, lis
                for c in session.scalars(sa.select(StatusChange).order_by(StatusChange.id))]
     referral_rows = [{"code": r.code, "label": r.label, "medium": r.medium, "is_active": r.is_active,
                       "created_at": r.created_at} for r in referrals]
+    channel_of = {c.id: c for c in session.scalars(sa.select(Code).where(Code.kind == CORRESPONDENCE_CHANNEL))}
+    correspondence = [
+        {"correspondence_id": c.id, "registrant_id": c.registrant_id, "occurred_at": c.occurred_at,
+         "channel": channel_of[c.channel_id].code, "channel_label": channel_of[c.channel_id].label,
+         "staff_name": c.staff_name, "subject": c.subject, "body": c.body, "outcome": c.outcome,
+         "follow_up_on": c.follow_up_on, "created_at": c.created_at, "updated_at": c.updated_at}
+        for c in session.scalars(sa.select(Correspondence).order_by(Correspondence.id))]
+    revisions = [
+        {"revision_id": r.id, "correspondence_id": r.correspondence_id, "occurred_at": r.occurred_at,
+         "channel": channel_of[r.channel_id].code, "channel_label": channel_of[r.channel_id].label,
+         "staff_name": r.staff_name, "subject": r.subject, "body": r.body, "outcome": r.outcome,
+         "follow_up_on": r.follow_up_on, "edited_by_name": r.edited_by_name, "edited_at": r.edited_at}
+        for r in session.scalars(sa.select(CorrespondenceRevision).order_by(CorrespondenceRevision.id))]
     return {REGISTRANTS.name: registrants, REGISTRANT_CODES.name: codes, CONSENTS.name: consents,
-            STATUS_CHANGES.name: changes, REFERRAL_CODES.name: referral_rows, CORRESPONDENCE.name: []}
+            STATUS_CHANGES.name: changes, REFERRAL_CODES.name: referral_rows, CORRESPONDENCE.name: correspondence,
+            CORRESPONDENCE_REVISIONS.name: revisions}
 
+
+CORRESPONDENCE_CHANNEL = "correspondence_channel"
+# entities whose rows a package carries only from this minor version on (in 1.0 correspondence.csv was a
+# reserved, always empty file with other columns, and correspondence_revisions.csv did not exist)
+FILLED_SINCE_MINOR = {CORRESPONDENCE.name: 1, CORRESPONDENCE_REVISIONS.name: 1}
 
 _SPECIAL_REGISTRANT_FIELDS = {"registrant_id", "region_code", "region_label", "referral_code"}
 
@@ -342,7 +364,7 @@ def verify_manifest(folder: Path) -> tuple[dict[str, Any], str]:
     if not isinstance(files, dict):
         raise _fail(_l("manifest.json にファイルの一覧がありません。"))
     for entity in ENTITIES:
-        if entity.file not in files:
+        if entity.file not in files and _minor(version) >= FILLED_SINCE_MINOR.get(entity.name, 0):
             raise _fail(_l("manifest.json に %(name)s がありません。", name=entity.file))
     for name, info in sorted(files.items()):
         if name not in PACKAGE_FILES or not isinstance(info, dict):
@@ -365,12 +387,13 @@ def read_package(folder: str | Path) -> Package:
     problems: list[str] = []
     newer_minor = _minor(manifest.get("format_version")) > _minor(FORMAT_VERSION)
     for entity in ENTITIES:
+        if _minor(manifest.get("format_version")) < FILLED_SINCE_MINOR.get(entity.name, 0):
+            rows[entity.name] = []  # not carried by this older package
+            continue
         rows[entity.name] = _read_csv(root / entity.file, entity, schema[entity.name], problems, newer_minor)
         expected = manifest.get("counts", {}).get(entity.name)
         if expected is not None and expected != len(rows[entity.name]):
             problems.append(f"{entity.file}: {len(rows[entity.name])} rows, manifest.json says {expected}")
-    if rows[CORRESPONDENCE.name]:
-        problems.append(str(_l("対応履歴(correspondence.csv)の取り込みには、この版はまだ対応していません。")))
     problems += _reference_problems(rows)
     if problems:
         shown = "\n".join(f"  - {p}" for p in problems[:20])
@@ -418,7 +441,7 @@ def _reference_problems(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     emails = [str(r["email"]).lower() for r in rows[REGISTRANTS.name]]
     if len(set(emails)) != len(emails):
         problems.append("registrants.csv: email is not unique")
-    for entity in (REGISTRANT_CODES, CONSENTS, STATUS_CHANGES):
+    for entity in (REGISTRANT_CODES, CONSENTS, STATUS_CHANGES, CORRESPONDENCE):
         missing = sorted({r["registrant_id"] for r in rows[entity.name]} - known)
         if missing:
             problems.append(f"{entity.file}: registrant_id {missing[:5]} not in registrants.csv")
@@ -426,6 +449,12 @@ def _reference_problems(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     unknown = sorted({r["referral_code"] for r in rows[REGISTRANTS.name] if r["referral_code"]} - referrals)
     if unknown:
         problems.append(f"registrants.csv: referral_code {unknown[:5]} not in referral_codes.csv")
+    entries = {r["correspondence_id"] for r in rows[CORRESPONDENCE.name]}
+    if len(entries) != len(rows[CORRESPONDENCE.name]):
+        problems.append("correspondence.csv: correspondence_id is not unique")
+    orphans = sorted({r["correspondence_id"] for r in rows[CORRESPONDENCE_REVISIONS.name]} - entries)
+    if orphans:
+        problems.append(f"correspondence_revisions.csv: correspondence_id {orphans[:5]} not in correspondence.csv")
     return problems
 
 
@@ -508,8 +537,25 @@ def _insert(session: Session, package: Package, progress: Progress | None) -> Im
     for raw in rows[STATUS_CHANGES.name]:
         row = _typed(STATUS_CHANGES, raw)
         changes.append({"id": row.pop("status_change_id"), **row})
+    entries = []
+    for raw in rows[CORRESPONDENCE.name]:
+        row = _typed(CORRESPONDENCE, raw)
+        entries.append({"id": row["correspondence_id"], "registrant_id": row["registrant_id"],
+                        "channel_id": code_ids[(CORRESPONDENCE_CHANNEL, row["channel"])], "staff_id": None,
+                        **{k: row[k] for k in ("occurred_at", "staff_name", "subject", "body", "outcome",
+                                               "follow_up_on", "created_at", "updated_at")}})
+    revisions = []
+    for raw in rows[CORRESPONDENCE_REVISIONS.name]:
+        row = _typed(CORRESPONDENCE_REVISIONS, raw)
+        revisions.append({"id": row["revision_id"], "correspondence_id": row["correspondence_id"],
+                          "channel_id": code_ids[(CORRESPONDENCE_CHANNEL, row["channel"])], "staff_id": None,
+                          "edited_by_id": None,
+                          **{k: row[k] for k in ("occurred_at", "staff_name", "subject", "body", "outcome",
+                                                 "follow_up_on", "edited_by_name", "edited_at")}})
     for label, target, values in (("codes", registrant_code, links), ("consents", ConsentRecord.__table__, consents),
-                                  ("status history", StatusChange.__table__, changes)):
+                                  ("status history", StatusChange.__table__, changes),
+                                  ("correspondence", Correspondence.__table__, entries),
+                                  ("correspondence revisions", CorrespondenceRevision.__table__, revisions)):
         for start in range(0, len(values), BATCH):
             session.execute(sa.insert(target), values[start:start + BATCH])
         if progress:
@@ -527,6 +573,8 @@ def _ensure_codes(session: Session, rows: dict[str, list[dict[str, Any]]]) -> tu
             wanted.setdefault(("region", r["region_code"]), (r["region_label"] or r["region_code"], None))
     for r in rows[REGISTRANT_CODES.name]:
         wanted.setdefault((r["kind"], r["code"]), (r["label"], r["label_en"]))
+    for r in rows[CORRESPONDENCE.name] + rows[CORRESPONDENCE_REVISIONS.name]:
+        wanted.setdefault((CORRESPONDENCE_CHANNEL, r["channel"]), (r["channel_label"], None))
     existing = {(c.kind, c.code): c for c in session.scalars(sa.select(Code))}
     next_order: dict[str, int] = {}
     for c in existing.values():

@@ -26,6 +26,7 @@ from app import create_app
 from app.audit.models import AuditEvent
 from app.codes.models import Code
 from app.core.timeutil import utcnow
+from app.correspondence.models import Correspondence, CorrespondenceRevision
 from app.demo.services import load_demo
 from app.extensions import db
 from app.handover import schema, services
@@ -110,6 +111,20 @@ def source(app: Flask) -> Flask:
         first.source_hash, first.source_updated_at = "f" * 64, datetime(2026, 5, 1, 9, 30)
         registrants[2].birth_date = None
         registrants[3].status, registrants[3].withdrawal_requested_at = "withdrawn", utcnow()
+        channels = {c.code: c.id for c in db.session.scalars(
+            sa.select(Code).where(Code.kind == "correspondence_channel"))}
+        for n, registrant in enumerate(registrants[:3]):  # correspondence, one entry edited twice
+            db.session.add(Correspondence(
+                registrant_id=registrant.id, occurred_at=datetime(2026, 6, 1 + n, 1, 30), channel_id=channels["phone"],
+                staff_name="窓口 担当", subject=f"問い合わせ{n}", body=AWKWARD["career_note"] if n == 1 else "本文",
+                outcome="=折り返し済" if n == 0 else None, follow_up_on=date(2026, 7, 1) if n == 2 else None))
+        db.session.flush()
+        entry = db.session.scalars(sa.select(Correspondence).order_by(Correspondence.id)).first()
+        for version in (1, 2):
+            db.session.add(CorrespondenceRevision(
+                correspondence_id=entry.id, occurred_at=datetime(2026, 5, 31, 9, 0), channel_id=channels["counter"],
+                staff_name="前任 担当", subject=f"旧件名{version}", body=f"旧本文{version}\r\n2行目", outcome=None,
+                follow_up_on=date(2026, 6, 15), edited_by_name="編集 担当", edited_at=datetime(2026, 6, 2, version)))
         db.session.commit()
     return app
 
@@ -129,6 +144,16 @@ def snapshot(app: Flask) -> dict[int, dict[str, Any]]:
         changes: dict[int, list[tuple[Any, ...]]] = {}
         for s in db.session.scalars(sa.select(StatusChange).order_by(StatusChange.id)):
             changes.setdefault(s.registrant_id, []).append((s.id, s.from_status, s.to_status, s.reason, s.changed_at))
+        revisions: dict[int, list[tuple[Any, ...]]] = {}
+        for v in db.session.scalars(sa.select(CorrespondenceRevision).order_by(CorrespondenceRevision.id)):
+            revisions.setdefault(v.correspondence_id, []).append(
+                (v.id, v.occurred_at, v.channel.code, v.staff_name, v.subject, v.body, v.outcome, v.follow_up_on,
+                 v.edited_by_name, v.edited_at))
+        correspondence: dict[int, list[tuple[Any, ...]]] = {}
+        for e in db.session.scalars(sa.select(Correspondence).order_by(Correspondence.id)):
+            correspondence.setdefault(e.registrant_id, []).append(
+                (e.id, e.occurred_at, e.channel.code, e.channel.label, e.staff_name, e.subject, e.body, e.outcome,
+                 e.follow_up_on, e.created_at, e.updated_at, revisions.get(e.id, [])))
         out = {}
         for r in db.session.scalars(sa.select(Registrant).order_by(Registrant.id)):
             out[r.id] = {name: getattr(r, name) for name in columns} | {
@@ -136,6 +161,7 @@ def snapshot(app: Flask) -> dict[int, dict[str, Any]]:
                 "referral": referrals.get(r.referral_id),
                 "codes": sorted((c.kind, c.code, c.label, c.label_en) for c in r.codes),
                 "consents": consents.get(r.id, []), "history": changes.get(r.id, []),
+                "correspondence": correspondence.get(r.id, []),
             }
         return out
 
@@ -154,6 +180,8 @@ def test_n2_cli_export_then_import_into_an_empty_install_is_lossless(source, suc
     before, after = snapshot(source), snapshot(successor)
     assert len(before) == 40 and sum(len(r["codes"]) for r in before.values()) > 40
     assert sum(len(r["consents"]) for r in before.values()) == 80
+    assert sum(len(r["correspondence"]) for r in before.values()) == 3
+    assert sum(len(e[-1]) for r in before.values() for e in r["correspondence"]) == 2
     for registrant_id, expected in before.items():
         assert after[registrant_id] == expected, registrant_id
     assert after == before
@@ -293,7 +321,8 @@ def test_n2_workbook_opens_with_a_sheet_per_entity_and_two_header_rows(source, t
     with source.app_context():
         manifest = export_package(db.session, package)
     workbook = load_workbook(package / "registrants.xlsx")
-    assert workbook.sheetnames == ["説明", "登録者", "登録者コード", "同意履歴", "状態履歴", "登録用QRコード", "対応履歴"]
+    assert workbook.sheetnames == ["説明", "登録者", "登録者コード", "同意履歴", "状態履歴", "登録用QRコード", "対応履歴",
+                                   "対応履歴の変更履歴"]
     sheet = workbook["登録者"]
     assert sheet.freeze_panes == "B3"
     assert [c.value for c in sheet[1]][:3] == ["登録者ID", "氏", "名"]
@@ -306,7 +335,8 @@ def test_n2_workbook_opens_with_a_sheet_per_entity_and_two_header_rows(source, t
     assert sheet.column_dimensions["B"].width >= 8
     birth = sheet.cell(row=3, column=schema.REGISTRANTS.names.index("birth_date") + 1)
     assert isinstance(birth.value, datetime) and birth.number_format == "yyyy-mm-dd"
-    assert workbook["対応履歴"].max_row == 2  # reserved: headers only
+    assert workbook["対応履歴"].max_row == 2 + manifest["counts"]["correspondence"]
+    assert workbook["対応履歴の変更履歴"].max_row == 2 + manifest["counts"]["correspondence_revisions"]
     assert manifest["files"]["registrants.xlsx"]["sha256"] == hashlib.sha256(
         (package / "registrants.xlsx").read_bytes()).hexdigest()
 
@@ -345,7 +375,7 @@ def test_n2_format_document_names_every_field():
 
 
 def test_n2_a_newer_minor_version_may_add_columns(source, tmp_path):
-    """Columns added by a later 1.x package are skipped; in a 1.0 package they are refused."""
+    """Columns added by a later 1.x package are skipped; in a package of this version they are refused."""
     package = tmp_path / "package"
     with source.app_context():
         export_package(db.session, package)
@@ -359,6 +389,7 @@ def test_n2_a_newer_minor_version_may_add_columns(source, tmp_path):
     (package / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(HandoverError, match=re.escape("referral_codes.csv: header must be")):
         services.read_package(package)
-    manifest["format_version"] = "1.1"
+    major, minor = schema.FORMAT_VERSION.split(".")
+    manifest["format_version"] = f"{major}.{int(minor) + 1}"
     (package / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert services.read_package(package).rows["referral_codes"][0]["code"] == "flyer2026"

@@ -109,7 +109,17 @@ def ids(app, make_registrant, make_staff) -> dict[str, int]:
         db.session.add(referral)
         message = enqueue(db.session, to="someone@example.com", subject="s", body="b", category="test")
         db.session.commit()
-        more_ids = {"referral_id": referral.id, "message_id": message.id}
+        from app.codes.models import Code
+        from app.correspondence.models import Correspondence
+
+        channel = Code(kind="correspondence_channel", code="phone", label="電話")
+        db.session.add(channel)
+        db.session.flush()
+        entry = Correspondence(registrant_id=registrant.id, occurred_at=utcnow(), channel_id=channel.id,
+                               staff_name="職員", subject="件名", body="本文")
+        db.session.add(entry)
+        db.session.commit()
+        more_ids = {"referral_id": referral.id, "message_id": message.id, "correspondence_id": entry.id}
     return {"registrant_id": registrant.id, "staff_id": target.id, "batch_id": batch_id, **more_ids}
 
 

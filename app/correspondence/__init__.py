@@ -1,0 +1,1 @@
+"""Correspondence history (対応履歴, S-A4/S-A5)."""
