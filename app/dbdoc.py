@@ -17,13 +17,11 @@ committed and their diffs stay readable:
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import sys
 import tempfile
 import unicodedata
-import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +31,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from app.core.xlsx import reproducible_bytes
 
 TITLE = "データベース定義書"
 MARKDOWN_NAME = "db-definition.md"
@@ -51,7 +51,6 @@ BUILTIN_DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
 
 # Workbook properties are fixed so the same schema always gives the same bytes.
 FIXED_TIMESTAMP = datetime(2026, 1, 1, 0, 0, 0)
-_ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 _NUMERIC_TYPES = ("INTEGER", "BIGINT", "SMALLINT", "BOOLEAN", "NUMERIC", "DECIMAL", "FLOAT", "REAL")
 
 
@@ -435,30 +434,7 @@ def render_xlsx(tables: Sequence[TableDoc], head: str = "") -> bytes:
         title=f"Tsunagu {TITLE}", subject=TITLE, creator="Tsunagu (app.dbdoc)",
         lastModifiedBy="Tsunagu (app.dbdoc)", created=FIXED_TIMESTAMP, modified=FIXED_TIMESTAMP,
     )
-    return _reproducible(wb)
-
-
-def _reproducible(wb: Any) -> bytes:
-    """Save, then re-pack the zip with fixed entry timestamps and fixed core properties.
-
-    openpyxl stamps ``modified`` with the current time and the zip entries with the
-    current local time; both would make every run differ.
-    """
-    from openpyxl.xml.functions import tostring
-
-    raw = io.BytesIO()
-    wb.save(raw)
-    wb.properties.modified = FIXED_TIMESTAMP
-    core = tostring(wb.properties.to_tree())
-    out = io.BytesIO()
-    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            data = core if item.filename == "docProps/core.xml" else src.read(item.filename)
-            info = zipfile.ZipInfo(item.filename, date_time=_ZIP_TIMESTAMP)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            dst.writestr(info, data)
-    return out.getvalue()
+    return reproducible_bytes(wb, FIXED_TIMESTAMP)
 
 
 class _Styles:

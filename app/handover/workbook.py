@@ -9,19 +9,17 @@ re-packed with fixed timestamps so the same data gives the same bytes.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Sequence
 from copy import copy
 from datetime import date, datetime
 from typing import Any
 
+from app.core.xlsx import reproducible_bytes
 from app.handover.schema import ENTITIES, FORMAT, FORMAT_VERSION, Entity, Field
 from app.handover.services import display_width, xlsx_text
 
 ABOUT_SHEET = "説明"
 FONT = "Meiryo UI"
-_ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 WIDTH_SAMPLE = 500  # rows looked at to size a column
 MIN_WIDTH, MAX_WIDTH = 8, 40
 FIXED_WIDTHS = {"date": 12, "datetime": 21, "boolean": 10}
@@ -60,7 +58,7 @@ def render_workbook(data: dict[str, list[dict[str, Any]]], generated_at: datetim
     wb.properties = DocumentProperties(
         title="Tsunagu 引き継ぎパッケージ(登録者データ)", creator="Tsunagu", lastModifiedBy="Tsunagu",
         created=generated_at, modified=generated_at)
-    return _reproducible(wb, generated_at)
+    return reproducible_bytes(wb, generated_at)
 
 
 _STYLE_CACHE: dict[tuple[Any, ...], Any] = {}
@@ -202,22 +200,4 @@ def _print_setup(ws: Any, entity: Entity | None) -> None:
         ws.page_setup.scale = 80
         ws.print_options.gridLines = True
 
-
-def _reproducible(wb: Any, generated_at: datetime) -> bytes:
-    """Save, then re-pack with fixed zip timestamps and the generation time as the modified time."""
-    from openpyxl.xml.functions import tostring
-
-    raw = io.BytesIO()
-    wb.save(raw)
-    wb.properties.modified = generated_at
-    core = tostring(wb.properties.to_tree())
-    out = io.BytesIO()
-    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            content = core if item.filename == "docProps/core.xml" else src.read(item.filename)
-            info = zipfile.ZipInfo(item.filename, date_time=_ZIP_TIMESTAMP)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            dst.writestr(info, content)
-    return out.getvalue()
 

@@ -6,6 +6,7 @@ redirect (see app.portal.links); the token-less pages show the form, and only th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
@@ -42,6 +43,20 @@ def start_session_after_link(registrant: Any, via: str) -> None:
     db.session.commit()
 
 
+def password_by_link(purpose: Purpose, apply: Callable[[str], Any], done: Callable[[Any], Any], template: str,
+                     **context: Any) -> Any:
+    """The form behind a mailed link: `apply(password)` uses the link; `done(registrant)` answers on success."""
+    form = forms.NewPasswordForm()
+    if form.validate_on_submit():
+        outcome = apply(form.new_password.data)
+        if outcome.problem:
+            return link_problem(outcome.problem, purpose)
+        if outcome.done:
+            return done(outcome.registrant)
+        form.new_password.errors = [*form.new_password.errors, *outcome.errors]
+    return render_template(template, form=form, **context)
+
+
 # --- invitation: the first password -------------------------------------------------------------------------
 
 @bp.get("/setup/<token>")
@@ -59,19 +74,17 @@ def setup() -> Any:
     link = services.check_link(db.session, token, Purpose.INVITE)
     if not link.ok:
         return link_problem(link.problem, Purpose.INVITE)
-    form = forms.NewPasswordForm()
-    if form.validate_on_submit():
-        outcome = services.set_password_with_link(db.session, settings(), token, Purpose.INVITE,
-                                                  form.new_password.data, client_ip())
-        if outcome.problem:
-            return link_problem(outcome.problem, Purpose.INVITE)
-        if outcome.done:
-            start_session_after_link(outcome.registrant, "invitation")
-            flash(_("パスワードを設定しました。ようこそ、つなぐへ。"), "info")
-            return redirect(url_for("portal.me"))
-        form.new_password.errors = [*form.new_password.errors, *outcome.errors]
-    return render_template("portal/account_setup.html", form=form, registrant=link.registrant,
-                           hours=settings().invitation_valid_hours)
+
+    def welcome(registrant: Any) -> Any:
+        start_session_after_link(registrant, "invitation")
+        flash(_("パスワードを設定しました。ようこそ、つなぐへ。"), "info")
+        return redirect(url_for("portal.me"))
+
+    return password_by_link(
+        Purpose.INVITE,
+        lambda password: services.set_password_with_link(db.session, settings(), token, Purpose.INVITE, password,
+                                                         client_ip()),
+        welcome, "portal/account_setup.html", registrant=link.registrant, hours=settings().invitation_valid_hours)
 
 
 # --- password reset ---------------------------------------------------------------------------------------
@@ -106,16 +119,15 @@ def new_password() -> Any:
     link = services.check_link(db.session, token, Purpose.RESET)
     if not link.ok:
         return link_problem(link.problem, Purpose.RESET)
-    form = forms.NewPasswordForm()
-    if form.validate_on_submit():
-        outcome = services.set_password_with_link(db.session, settings(), token, Purpose.RESET,
-                                                  form.new_password.data, client_ip())
-        if outcome.problem:
-            return link_problem(outcome.problem, Purpose.RESET)
-        if outcome.done:
-            links.forget(Purpose.RESET)
-            flash(_("パスワードを再設定しました。すべての端末でログアウトしましたので、新しいパスワードでログインしてください。"),
-                  "info")
-            return redirect(url_for("portal.login"))
-        form.new_password.errors = [*form.new_password.errors, *outcome.errors]
-    return render_template("portal/new_password.html", form=form, registrant=link.registrant)
+
+    def to_login(_registrant: Any) -> Any:
+        links.forget(Purpose.RESET)
+        flash(_("パスワードを再設定しました。すべての端末でログアウトしましたので、新しいパスワードでログインしてください。"),
+              "info")
+        return redirect(url_for("portal.login"))
+
+    return password_by_link(
+        Purpose.RESET,
+        lambda password: services.set_password_with_link(db.session, settings(), token, Purpose.RESET, password,
+                                                         client_ip()),
+        to_login, "portal/new_password.html", registrant=link.registrant)

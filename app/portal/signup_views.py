@@ -15,7 +15,7 @@ from app.auth.tokens import Purpose
 from app.auth.web import client_ip, is_registrant, settings
 from app.extensions import db, limiter
 from app.portal import forms, links
-from app.portal.account_views import link_problem, start_session_after_link
+from app.portal.account_views import link_problem, password_by_link, start_session_after_link
 from app.registrants import signup
 
 bp = Blueprint("signup", __name__)
@@ -99,14 +99,13 @@ def verify() -> Any:
             links.forget(Purpose.VERIFY)
             return redirect(url_for(".verified"))
         return render_template("portal/verify_confirm.html", form=confirm, registrant=link.registrant)
-    form = forms.NewPasswordForm()
-    if form.validate_on_submit():
-        outcome = signup.verify_and_set_password(db.session, settings(), token, form.new_password.data, client_ip())
-        if outcome.problem:
-            return link_problem(outcome.problem, Purpose.VERIFY)
-        if outcome.done:
-            start_session_after_link(outcome.registrant, "verification")
-            flash(_("メールアドレスを確認し、登録が完了しました。ようこそ、つなぐへ。"), "info")
-            return redirect(url_for("portal.me"))
-        form.new_password.errors = [*form.new_password.errors, *outcome.errors]
-    return render_template("portal/verify_password.html", form=form, registrant=link.registrant)
+
+    def welcome(registrant: Any) -> Any:
+        start_session_after_link(registrant, "verification")
+        flash(_("メールアドレスを確認し、登録が完了しました。ようこそ、つなぐへ。"), "info")
+        return redirect(url_for("portal.me"))
+
+    return password_by_link(
+        Purpose.VERIFY,
+        lambda password: signup.verify_and_set_password(db.session, settings(), token, password, client_ip()),
+        welcome, "portal/verify_password.html", registrant=link.registrant)
