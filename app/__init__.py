@@ -75,10 +75,14 @@ def _import_models() -> None:
     import app.auth.models
     import app.codes.models
     import app.correspondence.models
+    import app.documents.models
     import app.imports.models
     import app.lifecycle.models
     import app.mail.models
+    import app.news.models
+    import app.outputs.models
     import app.registrants.models
+    import app.searches.models
     import app.staff.models
     import app.sync.models  # noqa: F401
 

@@ -55,6 +55,8 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = field(default="", metadata={"secret": True})
     mail_max_attempts: int = 5
+    mail_rate_per_hour: int = 1000  # sliding-window cap the relay allows (prefectural relays limit mails per hour)
+    mail_catch_dir: str = ""  # demo only: `flask mail catcher` stores what it receives here as .eml files
     # e-application system (S1)
     sync_api_url: str = ""
     sync_api_token: str = field(default="", metadata={"secret": True})
@@ -70,6 +72,7 @@ class Settings:
     reset_valid_minutes: int = 60
     self_registration: str = "off"
     privacy_notice_version: str = "2026-04"
+    totp_required_roles: str = ""  # staff roles that must use two-factor login (comma list, e.g. administrator)
     # fiscal-year lifecycle (S5)
     renewal_reminder_dates: str = "02-01,03-01"
     retention_days: int = 365
@@ -95,6 +98,7 @@ class Settings:
         _require_rate_limit("login_rate_limit", self.login_rate_limit)
         _require_at_least("smtp_port", self.smtp_port, 1)
         _require_at_least("mail_max_attempts", self.mail_max_attempts, 1)
+        _require_at_least("mail_rate_per_hour", self.mail_rate_per_hour, 1)
         _require_at_least("sync_page_size", self.sync_page_size, 1)
         _require_at_least("sync_timeout_seconds", self.sync_timeout_seconds, 1)
         _require_at_least("sync_max_retries", self.sync_max_retries, 0)
@@ -108,6 +112,7 @@ class Settings:
             raise ConfigError("TSUNAGU_PUBLIC_BASE_URL: must start with http:// or https://")
         self.sync_time_list  # noqa: B018  (parses, raising ConfigError on a bad value)
         self.renewal_reminder_days  # noqa: B018
+        self.totp_required_role_set  # noqa: B018
         if not self.database_url.startswith(("sqlite:", "mysql+pymysql:", "mariadb+pymysql:")):
             raise ConfigError("TSUNAGU_DATABASE_URL: must be a sqlite:/// or mysql+pymysql:// URL")
 
@@ -120,6 +125,16 @@ class Settings:
     def renewal_reminder_days(self) -> list[tuple[int, int]]:
         """`renewal_reminder_dates` as (month, day) pairs."""
         return [_parse_month_day("renewal_reminder_dates", part) for part in _split_list(self.renewal_reminder_dates)]
+
+    @property
+    def totp_required_role_set(self) -> frozenset[str]:
+        """`totp_required_roles` as a set of role names (administrator, editor, viewer)."""
+        roles = frozenset(_split_list(self.totp_required_roles))
+        unknown = roles - {"administrator", "editor", "viewer"}
+        if unknown:
+            raise ConfigError(f"{ENV_PREFIX}TOTP_REQUIRED_ROLES: unknown role {sorted(unknown)[0]!r} "
+                              "(use administrator, editor, viewer)")
+        return roles
 
     def public_url(self, path: str) -> str:
         return self.public_base_url.rstrip("/") + path

@@ -49,7 +49,8 @@ registrant_code = sa.Table(
     sa.Column(
         "code_id", sa.ForeignKey("code.id", ondelete="RESTRICT"), primary_key=True, comment="コードID"
     ),
-    comment="登録者に付く免許・教科・希望職種・希望校種(コードマスタとの対応)",
+    sa.Index("ix_registrant_code_code", "code_id", "registrant_id"),
+    comment="登録者に付く免許・教科・希望職種・希望校種・タグ(コードマスタとの対応)",
 )
 
 
@@ -57,6 +58,9 @@ class Registrant(Credentials, UserMixin, db.Model):
     __tablename__ = "registrant"
     __table_args__ = (
         sa.Index("ix_registrant_duplicate_key", "name_key", "birth_date"),
+        sa.Index("ix_registrant_birth_date", "birth_date"),
+        sa.Index("ix_registrant_registered_at", "registered_at"),
+        sa.Index("ix_registrant_region_id", "region_id"),
         {"comment": "登録者"},
     )
 

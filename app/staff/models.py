@@ -48,6 +48,12 @@ class StaffUser(Credentials, UserMixin, db.Model):
     is_enabled: Mapped[bool] = mapped_column(
         default=True, server_default=sa.true(), comment="有効フラグ。無効ならログイン不可"
     )
+    must_change_password: Mapped[bool] = mapped_column(
+        default=False, server_default=sa.false(), comment="次回ログイン時にパスワード変更を求めるか(管理者が強制)")
+    totp_secret: Mapped[str | None] = mapped_column(
+        sa.String(64), comment="二要素認証(TOTP)の共有鍵。設定前・解除後はNULL")
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(comment="二要素認証を有効にした日時(UTC)")
+    totp_last_step: Mapped[int | None] = mapped_column(comment="最後に受け付けたTOTPの時間ステップ(同じコードの再使用を拒む)")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="作成日時(UTC)")
 
     def get_id(self) -> str:

@@ -1,0 +1,1 @@
+"""News with publish windows (S-A16) and YouTube links (S-A14) for the registrant top page."""
