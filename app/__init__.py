@@ -103,6 +103,14 @@ BLUEPRINT_MODULES = (
     "app.handover.views",
     "app.sync.views",
     "app.correspondence.views",
+    "app.searches.views",
+    "app.outputs.views",
+    "app.mail.compose_views",
+    "app.mail.unsubscribe_views",
+    "app.documents.views",
+    "app.codes.views",
+    "app.news.views",
+    "app.staff.views",
 )
 
 
