@@ -23,11 +23,7 @@ run: $(STAMP) translations
 	@scripts/ensure-instance.sh
 	@$(FLASK) db upgrade 2>&1 | grep -v '^INFO' || true
 	@$(FLASK) demo load
-	@echo
-	@echo "  Tsunagu is running:  http://127.0.0.1:5000/        (registrant portal)"
-	@echo "                       http://127.0.0.1:5000/admin/  (staff admin; logins above)"
-	@echo
-	@$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - 'app:create_app()'
+	@scripts/run-demo.sh
 
 test: $(STAMP) translations
 	@scripts/ensure-system-packages.sh $(SYSTEM_TEST_PACKAGES)

@@ -36,9 +36,16 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_enforces_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
-    """SQLite ignores foreign keys unless asked; make the embedded default behave like MariaDB."""
+def _sqlite_behaves_like_a_server(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite ignores foreign keys unless asked; make the embedded default behave like MariaDB.
+
+    WAL lets the web workers read while the mail worker writes (the demo runs both on one file), and a
+    busy timeout makes a writer wait for the other instead of failing with "database is locked".
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

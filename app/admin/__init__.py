@@ -1,7 +1,8 @@
 """The staff admin area (/admin): deny by default, each view declares its permission.
 
 Every capability that has admin screens makes its blueprint with `staff_blueprint(...)`, which
-installs the same deny-by-default check, and renders with `render(...)`, which adds breadcrumbs.
+installs the same deny-by-default check (and sends a user with a forced password change or a required,
+not yet set up two-factor login to that step first), and renders with `render(...)`, which adds breadcrumbs.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -30,9 +31,29 @@ def enforce_permission() -> Any:
     if needed is None:
         log.error("admin endpoint %s declares no permission; refused", request.endpoint)
         abort(403)
+    step = account_step_due()
+    if step and request.endpoint not in ACCOUNT_STEP_ENDPOINTS:
+        flash(str(_l("パスワードを変更してください。変更するまで他の画面は使えません。")) if step == "admin.change_password"
+              else str(_l("二要素認証を設定してください。設定するまで他の画面は使えません。")), "error")
+        return redirect(url_for(step))
     if not current_user.can(needed):
         log.warning("permission denied endpoint=%s staff=%s", request.endpoint, current_user.id)
         abort(403)
+    return None
+
+
+# What a staff user may still open while a required account step is due (logout is public anyway).
+ACCOUNT_STEP_ENDPOINTS = frozenset({"admin.change_password", "admin.totp_setup"})
+
+
+def account_step_due() -> str | None:
+    """The endpoint a logged-in staff user must finish first: a forced password change, then a TOTP
+    enrolment their role requires. None when nothing is due."""
+    if current_user.must_change_password:
+        return "admin.change_password"
+    required = current_app.extensions["tsunagu.settings"].totp_required_role_set
+    if current_user.role in required and current_user.totp_enabled_at is None:
+        return "admin.totp_setup"
     return None
 
 

@@ -1,4 +1,4 @@
-"""Forms of the admin shell (staff users, filters, confirmations)."""
+"""Forms of the admin shell (filters, confirmations). Staff-user forms are in app.staff.forms."""
 
 from __future__ import annotations
 
@@ -6,36 +6,10 @@ from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, EmailField, IntegerField, PasswordField, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms import DateField, IntegerField, SelectField, StringField, SubmitField
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from app.core.forms import BaseForm, strip_filter
-from app.staff.models import Role
-
-ROLE_CHOICES = [
-    (Role.ADMINISTRATOR.value, _l("管理者(すべての操作)")),
-    (Role.EDITOR.value, _l("更新可(登録者データの更新)")),
-    (Role.VIEWER.value, _l("閲覧のみ")),
-]
-
-
-class StaffCreateForm(BaseForm):
-    email = EmailField(_l("メールアドレス(ログインID)"), filters=[strip_filter], validators=[
-        DataRequired(_l("入力してください。")), Length(max=254)])
-    display_name = StringField(_l("表示名"), filters=[strip_filter],
-                               validators=[DataRequired(_l("入力してください。")), Length(max=100)])
-    role = SelectField(_l("権限"), choices=ROLE_CHOICES, validators=[DataRequired()])
-    password = PasswordField(_l("初期パスワード"),
-                             validators=[DataRequired(_l("入力してください。")), Length(max=128)])
-    submit = SubmitField(_l("登録"))
-
-
-class StaffSearchForm(BaseForm):
-    class Meta:
-        csrf = False
-
-    q = StringField(_l("メールアドレス・表示名"), filters=[strip_filter], validators=[Optional(), Length(max=100)])
-    role = SelectField(_l("権限"), choices=[("", _l("すべて")), *ROLE_CHOICES], validators=[Optional()])
 
 
 class RegistrantFilterForm(BaseForm):

@@ -1,4 +1,5 @@
-"""Admin shell: login, dashboard, registrants (read), locked accounts, staff users, audit history."""
+"""Admin shell: login (with the two-factor step), own account, dashboard, registrants (read), locked accounts,
+audit history. Staff users are managed in app.staff.views."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask_login import current_user
 from app import audit
 from app.admin import forms, render, staff_blueprint
 from app.auth import services as auth
+from app.auth import totp
 from app.auth.forms import LoginForm, PasswordChangeForm
 from app.auth.web import (
     change_password_from_form,
@@ -19,8 +21,10 @@ from app.auth.web import (
     is_staff,
     log_out,
     login_from_form,
+    pending_second_factor,
     public,
     requires,
+    second_factor_from_form,
     settings,
 )
 from app.core.redirects import safe_next
@@ -28,6 +32,7 @@ from app.correspondence import services as correspondence
 from app.extensions import db, limiter
 from app.registrants import services as registrants
 from app.registrants.models import Registrant
+from app.staff import forms as staff_forms
 from app.staff import services as staff_service
 from app.staff.models import Permission, StaffUser
 
@@ -54,6 +59,26 @@ def login() -> Any:
     return render_template("admin/login.html", form=form)
 
 
+@bp.route("/login/code", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_rate_limit, methods=["POST"])
+def login_code() -> Any:
+    """The second step of a two-factor login: the six-digit code from the authenticator app."""
+    if is_staff():
+        return redirect(url_for(".dashboard"))
+    if pending_second_factor() is None:
+        flash(_("時間が経ったため、ログインをやり直してください。"), "error")
+        return redirect(url_for(".login"))
+    form = staff_forms.CodeForm()
+    if form.validate_on_submit():
+        target = second_factor_from_form(form)
+        if target:
+            return redirect(target)
+        if pending_second_factor() is None:
+            return redirect(url_for(".login"))
+    return render_template("admin/login_code.html", form=form)
+
+
 @bp.post("/logout")
 @public
 def logout() -> Any:
@@ -71,7 +96,55 @@ def change_password() -> Any:
         flash(_("パスワードを変更しました。すべての端末でログアウトしたので、新しいパスワードでログインしてください。"),
               "info")
         return redirect(url_for(".login"))
-    return render("admin/password.html", [(_l("パスワード変更"), None)], form=form)
+    return render("admin/password.html", [(_l("アカウント"), url_for(".account")), (_l("パスワード変更"), None)],
+                  form=form, forced=current_user.must_change_password)
+
+
+@bp.get("/account")
+@requires(Permission.VIEW)
+def account() -> Any:
+    return render("admin/account.html", [(_l("アカウント"), None)], user=current_user,
+                  totp_required=staff_service.totp_required(settings(), current_user),
+                  disable_form=staff_forms.CodeForm())
+
+
+@bp.route("/account/totp", methods=["GET", "POST"])
+@requires(Permission.VIEW)
+def totp_setup() -> Any:
+    """Enrol in two-factor login: scan the QR code (or type the key), then confirm with a code."""
+    user = current_user._get_current_object()
+    if user.totp_enabled_at is not None:
+        return redirect(url_for(".account"))
+    secret = staff_service.begin_totp_enrolment(db.session, user)
+    form = staff_forms.CodeForm()
+    if form.validate_on_submit():
+        if staff_service.confirm_totp_enrolment(db.session, user, form.code.data, client_ip()):
+            flash(_("二要素認証を設定しました。次回のログインから確認コードが必要です。"), "info")
+            return redirect(url_for(".account"))
+        form.code.errors.append(_("確認コードが正しくありません。アプリに表示されている最新のコードを入力してください。"))
+    uri = totp.provisioning_uri(secret, user.email)
+    return render("admin/totp_setup.html", [(_l("アカウント"), url_for(".account")), (_l("二要素認証の設定"), None)],
+                  form=form, qr=totp.qr_data_uri(uri), secret=totp.grouped(secret),
+                  required=staff_service.totp_required(settings(), user))
+
+
+@bp.post("/account/totp/disable")
+@requires(Permission.VIEW)
+def totp_disable() -> Any:
+    form = staff_forms.CodeForm()
+    if form.validate_on_submit():
+        try:
+            staff_service.disable_totp(db.session, settings(), current_user._get_current_object(), form.code.data,
+                                       client_ip())
+        except staff_service.StaffError as exc:
+            db.session.rollback()
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("二要素認証を解除しました。"), "info")
+    else:
+        flash(_("確認コードを入力してください。"), "error")
+    return redirect(url_for(".account"))
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -142,65 +215,6 @@ def _unlock(account: Any) -> Any:
     auth.unlock(db.session, current_user, account, client_ip())
     flash(_("アカウントのロックを解除しました。"), "info")
     return redirect(safe_next(request.form.get("next"), url_for(".locks")))
-
-
-# --- staff users ------------------------------------------------------------------------------------
-
-@bp.get("/staff")
-@requires(Permission.ADMIN)
-def staff_list() -> Any:
-    form = forms.StaffSearchForm(request.args)
-    form.validate()
-    users = staff_service.search_staff(db.session, form.q.data or "", form.role.data or "")
-    return render("admin/staff_list.html", [(_l("管理者ユーザー"), None)], form=form, users=users,
-                  confirm=forms.ConfirmForm())
-
-
-@bp.route("/staff/new", methods=["GET", "POST"])
-@requires(Permission.ADMIN)
-def staff_new() -> Any:
-    form = forms.StaffCreateForm()
-    if form.validate_on_submit():
-        try:
-            staff_service.create_staff(db.session, settings(), current_user, email=form.email.data,
-                                       display_name=form.display_name.data, role=form.role.data,
-                                       password=form.password.data, ip=client_ip())
-        except staff_service.StaffError as exc:
-            db.session.rollback()
-            for message in exc.messages:
-                flash(message, "error")
-        else:
-            flash(_("管理者ユーザーを登録しました。"), "info")
-            return redirect(url_for(".staff_list"))
-    return render("admin/staff_new.html",
-                  [(_l("管理者ユーザー"), url_for(".staff_list")), (_l("新規登録"), None)], form=form)
-
-
-@bp.post("/staff/<int:staff_id>/disable")
-@requires(Permission.ADMIN)
-def staff_disable(staff_id: int) -> Any:
-    return _set_staff_enabled(staff_id, False)
-
-
-@bp.post("/staff/<int:staff_id>/enable")
-@requires(Permission.ADMIN)
-def staff_enable(staff_id: int) -> Any:
-    return _set_staff_enabled(staff_id, True)
-
-
-def _set_staff_enabled(staff_id: int, enabled: bool) -> Any:
-    user = db.get_or_404(StaffUser, staff_id)
-    if not forms.ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        staff_service.set_enabled(db.session, current_user, user, enabled, client_ip())
-    except staff_service.StaffError as exc:
-        db.session.rollback()
-        for message in exc.messages:
-            flash(message, "error")
-    else:
-        flash(_("有効にしました。") if enabled else _("無効にしました。"), "info")
-    return redirect(url_for(".staff_list"))
 
 
 # --- audit history --------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ class LoginOutcome(enum.Enum):
     OK = "ok"
     BAD_CREDENTIALS = "bad_credentials"  # also used for unknown, disabled and locked accounts
     LOCKED_NOW = "locked_now"
+    SECOND_FACTOR = "second_factor"  # password right; a one-time code (TOTP) must follow
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,54 @@ def authenticate(session: Session, settings: Settings, kind: str, email: str, pa
         return LoginResult(LoginOutcome.LOCKED_NOW if locked_now else LoginOutcome.BAD_CREDENTIALS)
     if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
+    if needs_second_factor(account):
+        # the failure count stays until the code is right too, so a known password cannot be used
+        # to reset the count between guesses at the code
+        session.commit()
+        return LoginResult(LoginOutcome.SECOND_FACTOR, account)
+    _succeeded(account, now)
+    session.commit()
+    return LoginResult(LoginOutcome.OK, account)
+
+
+def needs_second_factor(account: Any) -> bool:
+    return getattr(account, "totp_enabled_at", None) is not None
+
+
+def _succeeded(account: Any, now: datetime) -> None:
     account.failed_login_count = 0
     account.failure_window_started_at = None
     account.locked_until = None
     account.last_login_at = now
+
+
+def verify_second_factor(session: Session, settings: Settings, kind: str, account_id: int, code: str,
+                         ip: str) -> LoginResult:
+    """Check the one-time code of a login whose password was right. Commits.
+
+    A wrong or reused code counts toward the same lock-out as a wrong password and is logged the same way.
+    """
+    from app.auth import totp
+
+    realm = REALM_OF_KIND[kind]
+    now = utcnow()
+    account = load_account(session, kind, account_id)
+    if account is None or not account.is_active or not needs_second_factor(account):
+        authlog.login_failure(realm, ip, "unknown_or_disabled")
+        return LoginResult(LoginOutcome.BAD_CREDENTIALS)
+    if account.is_locked(now):
+        authlog.login_failure(realm, ip, "locked")
+        return LoginResult(LoginOutcome.BAD_CREDENTIALS)
+    if not totp.consume(account, code):
+        locked_now = _count_failure(account, settings, now)
+        authlog.login_failure(realm, ip, "bad_totp")
+        if locked_now:
+            authlog.account_locked(realm, ip, f"{kind}#{account.id}")
+            audit.record(session, audit.SYSTEM, "auth.lock", f"{kind}:{account.id}",
+                         {"failures": account.failed_login_count}, ip)
+        session.commit()
+        return LoginResult(LoginOutcome.LOCKED_NOW if locked_now else LoginOutcome.BAD_CREDENTIALS)
+    _succeeded(account, now)
     session.commit()
     return LoginResult(LoginOutcome.OK, account)
 
@@ -137,6 +182,8 @@ def change_own_password(session: Session, settings: Settings, account: Any, curr
     if not verify_password(account.password_hash, current_password):
         return {"current_password": [str(_l("現在のパスワードが正しくありません。"))]}
     problems = check_new_password(settings, new_password, account.email)
+    if not problems and getattr(account, "must_change_password", False) and new_password == current_password:
+        problems = [str(_l("現在とは別のパスワードを設定してください。"))]
     if problems:
         return {"new_password": problems}
     set_password(session, account, account, new_password, ip)
@@ -147,6 +194,8 @@ def set_password(session: Session, actor: Any, account: Any, password: str, ip: 
     """Store a new password and end every login session of the account (logout everywhere)."""
     account.password_hash = hash_password(password)
     account.password_changed_at = utcnow()
+    if getattr(account, "must_change_password", False):
+        account.must_change_password = False
     end_all_sessions(session, account)
     audit.record(session, actor, "auth.password_change", f"{account.account_kind}:{account.id}", {}, ip)
     session.commit()

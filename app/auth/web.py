@@ -7,11 +7,12 @@ logout, idle timeout and "logout everywhere" take effect on the server.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, flash, request, session
+from flask import current_app, flash, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -67,17 +68,63 @@ def login_from_form(kind: str, form: Any, home: str) -> str | None:
     A saved "next" page is followed only inside the realm that logged in.
     """
     result = services.authenticate(db.session, settings(), kind, form.email.data, form.password.data, client_ip())
-    if result.outcome is not services.LoginOutcome.OK:
+    if result.outcome not in (services.LoginOutcome.OK, services.LoginOutcome.SECOND_FACTOR):
         flash(_("メールアドレスまたはパスワードが正しくありません。"
                 "続けて失敗するとアカウントが一定時間ロックされます。"), "error")
         return None
     target = safe_next(session.get("next"), home)
     if target.startswith("/admin") != (kind == "staff"):
         target = home
-    log_in(result.account)
-    audit.record(db.session, result.account, "auth.login", f"{kind}:{result.account.id}", {}, client_ip())
+    if result.outcome is services.LoginOutcome.SECOND_FACTOR:
+        return _await_second_factor(result.account, target)
+    return _complete_login(result.account, target)
+
+
+def _complete_login(account: Any, target: str, **detail: Any) -> str:
+    log_in(account)
+    audit.record(db.session, account, "auth.login", f"{account.account_kind}:{account.id}", detail, client_ip())
     db.session.commit()
     return target
+
+
+# --- the second step of a two-factor login --------------------------------------------------
+# Between a right password and a right code nothing is logged in: the signed session cookie holds
+# only which account is half-way, until when, and where to go afterwards.
+
+PENDING_KEY = "second_factor"
+SECOND_FACTOR_SECONDS = 300
+
+
+def _await_second_factor(account: Any, target: str) -> str:
+    session.clear()
+    session[PENDING_KEY] = {"kind": account.account_kind, "id": account.id,
+                            "until": int(time.time()) + SECOND_FACTOR_SECONDS, "next": target}
+    return url_for("admin.login_code")
+
+
+def pending_second_factor() -> dict[str, Any] | None:
+    """The half-finished login of this browser, or None (none, or expired)."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or int(pending.get("until", 0)) < time.time():
+        session.pop(PENDING_KEY, None)
+        return None
+    return pending
+
+
+def second_factor_from_form(form: Any) -> str | None:
+    """Check the one-time code of the pending login. On success log in and return where to go next."""
+    pending = pending_second_factor()
+    if pending is None:
+        return None
+    result = services.verify_second_factor(db.session, settings(), pending["kind"], int(pending["id"]),
+                                           form.code.data, client_ip())
+    if result.outcome is not services.LoginOutcome.OK:
+        if result.outcome is services.LoginOutcome.LOCKED_NOW:
+            session.pop(PENDING_KEY, None)
+        flash(_("確認コードが正しくありません。続けて失敗するとアカウントが一定時間ロックされます。"), "error")
+        return None
+    return _complete_login(result.account, safe_next(pending.get("next"), url_for("admin.dashboard")),
+                           second_factor="totp")
 
 
 def change_password_from_form(form: Any) -> bool:

@@ -45,3 +45,23 @@ def _make(year: int, month: int, day: int, text: str) -> date:
         return date(year, month, day)
     except ValueError:
         raise DateFormatError(str(_l("「%(text)s」は存在しない日付です", text=text))) from None
+
+
+_ERA_ORDER = sorted(((start, base, name) for name, (start, base) in ERAS.items() if len(name) > 1), reverse=True)
+
+
+def format_wareki(day: date) -> str:
+    """A date as forms write it in the Japanese era: 令和8年11月21日, 令和元年5月1日 (year 1 is 元年).
+
+    Dates before 明治 (1868-10-23) have no era here and are written in the Western calendar.
+    """
+    for start, base, name in _ERA_ORDER:
+        if day >= start:
+            era_year = day.year - base + 1
+            return f"{name}{'元' if era_year == 1 else era_year}年{day.month}月{day.day}日"
+    return format_western(day)
+
+
+def format_western(day: date) -> str:
+    """A date in the Western calendar, written the Japanese way: 2026年11月21日."""
+    return f"{day.year}年{day.month}月{day.day}日"

@@ -53,4 +53,5 @@ def init_app(app: Flask) -> None:
             "source_label": lambda source: SOURCE_LABELS.get(source, source),
             "consent_label": lambda kind: CONSENT_LABELS.get(kind, kind),
             "password_hint": password_hint,
+            "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
         }

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app import audit
 from app.codes.models import Code, CodeKind
+from app.codes.services import selectable
 from app.core.pagination import Page, paginate
 from app.core.timeutil import tokyo_day_start_utc, utcnow
 from app.correspondence.models import Correspondence, CorrespondenceRevision
@@ -20,13 +21,8 @@ EDITABLE = ("occurred_at", "channel_id", "staff_id", "staff_name", "subject", "b
 
 
 def channels(session: Session, *, include_inactive_id: int | None = None) -> list[Code]:
-    """Channel codes to choose from (active ones, plus the one an entry already uses)."""
-    stmt = sa.select(Code).where(Code.kind == CodeKind.CORRESPONDENCE_CHANNEL.value)
-    if include_inactive_id is None:
-        stmt = stmt.where(Code.is_active.is_(True))
-    else:
-        stmt = stmt.where(sa.or_(Code.is_active.is_(True), Code.id == include_inactive_id))
-    return list(session.scalars(stmt.order_by(Code.sort_order, Code.id)))
+    """Channel codes to choose from (those valid today, plus the one an entry already uses)."""
+    return selectable(session, CodeKind.CORRESPONDENCE_CHANNEL, keep_ids=[include_inactive_id])
 
 
 def _check_channel(session: Session, channel_id: int) -> None:

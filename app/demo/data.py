@@ -1,10 +1,22 @@
 """Lists the demo generator draws from. All people are invented; the places are real regions."""
 
 CODE_MASTERS: dict[str, list[tuple[str, str, str]]] = {
+    # 長崎県の21市町 (real municipality names are public geography). "離島" marks a municipality that is
+    # entirely on remote islands, "離島を含む" one that has inhabited remote islands as well.
     "region": [
-        ("nagasaki", "長崎", "Nagasaki"), ("sasebo", "佐世保", "Sasebo"), ("shimabara", "島原", "Shimabara"),
-        ("kenou", "県央(諫早・大村)", "Central (Isahaya, Omura)"), ("kenhoku", "県北", "North"),
-        ("goto", "五島", "Goto"), ("iki", "壱岐", "Iki"), ("tsushima", "対馬", "Tsushima"),
+        ("nagasaki", "長崎市(離島を含む)", "Nagasaki (incl. remote islands)"),
+        ("sasebo", "佐世保市(離島を含む)", "Sasebo (incl. remote islands)"),
+        ("shimabara", "島原市", "Shimabara"), ("isahaya", "諫早市", "Isahaya"), ("omura", "大村市", "Omura"),
+        ("hirado", "平戸市(離島を含む)", "Hirado (incl. remote islands)"),
+        ("matsuura", "松浦市(離島を含む)", "Matsuura (incl. remote islands)"),
+        ("tsushima", "対馬市(離島)", "Tsushima (remote island)"), ("iki", "壱岐市(離島)", "Iki (remote island)"),
+        ("goto", "五島市(離島)", "Goto (remote island)"),
+        ("saikai", "西海市(離島を含む)", "Saikai (incl. remote islands)"),
+        ("unzen", "雲仙市", "Unzen"), ("minamishimabara", "南島原市", "Minamishimabara"),
+        ("nagayo", "長与町", "Nagayo"), ("togitsu", "時津町", "Togitsu"), ("higashisonogi", "東彼杵町", "Higashisonogi"),
+        ("kawatana", "川棚町", "Kawatana"), ("hasami", "波佐見町", "Hasami"),
+        ("ojika", "小値賀町(離島)", "Ojika (remote island)"), ("saza", "佐々町", "Saza"),
+        ("shinkamigoto", "新上五島町(離島)", "Shinkamigoto (remote island)"),
     ],
     "school_type": [
         ("elementary", "小学校", "Elementary school"), ("junior_high", "中学校", "Junior high school"),
@@ -37,7 +49,24 @@ CODE_MASTERS: dict[str, list[tuple[str, str, str]]] = {
         ("phone", "電話", "Phone"), ("mail", "メール", "Email"), ("meeting", "面談", "Meeting"),
         ("counter", "窓口", "At the counter"), ("letter", "書面", "Letter"), ("other", "その他", "Other"),
     ],
+    "tag": [
+        ("briefing", "説明会参加", "Attended a briefing"), ("interviewed", "面談済み", "Interviewed"),
+        ("contact", "要連絡", "To be contacted"),
+    ],
 }
+
+# (title, body, days the item has been published, days until it ends or None)
+DEMO_NEWS = [
+    ("令和8年度 講師登録説明会のご案内",
+     "小・中学校で講師として働くことに関心のある方を対象に、説明会を開きます。\n\n"
+     "日時や会場は決まりしだいこのページでお知らせします。\n"
+     "詳しくは https://www.example.com/setsumeikai をご覧ください。", 3, 60),
+    ("部活動指導員を募集しています",
+     "中学校の部活動指導員を募集しています。\n経験を生かしたい方のご登録をお待ちしています。", 10, None),
+    ("システムメンテナンスのお知らせ(終了)", "メンテナンスは終了しました。", 40, -30),
+]
+DEMO_VIDEO = ("学校で働く人の一日(紹介動画)", "tsunaguDemo",  # a made-up id: the demo links to no real video
+              "学校スタッフの仕事を紹介する動画です(デモ用の架空の動画IDです)。")
 
 FAMILY_NAMES = [
     ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),

@@ -17,7 +17,8 @@ from app import audit
 from app.auth.passwords import hash_password, policy_errors
 from app.codes.models import Code
 from app.core.timeutil import fiscal_year_end, utcnow
-from app.demo.data import CODE_MASTERS, FAMILY_NAMES, GIVEN_NAMES
+from app.demo.data import CODE_MASTERS, DEMO_NEWS, DEMO_VIDEO, FAMILY_NAMES, GIVEN_NAMES
+from app.news.models import NewsItem, VideoLink
 from app.registrants.models import Registrant, RegistrantStatus
 from app.registrants.normalise import name_key, registrant_search_text
 from app.staff.models import Role, StaffUser
@@ -49,7 +50,7 @@ def generate_password(login: str) -> str:
 
 def load_demo(session: Session, registrant_count: int = 200, seed: int = 20260401,
               progress: Callable[[int], Any] | None = None) -> list[DemoLogin]:
-    """Create code masters, registrants and demo staff unless they exist. Returns new logins only.
+    """Create code masters, registrants (some tagged), demo staff, news and a video unless they exist. Returns new logins only.
 
     `progress(n)` is called as registrants are created, n at a time.
     """
@@ -58,6 +59,7 @@ def load_demo(session: Session, registrant_count: int = 200, seed: int = 2026040
     codes = _load_codes(session)
     logins = [_staff(session, email, name, role) for email, name, role in DEMO_STAFF]
     logins.append(_registrants(session, codes, registrant_count, random.Random(seed), progress))
+    _news_and_video(session)
     audit.record(session, audit.SYSTEM, "demo.load", "demo:*",
                  {"registrants": registrant_count, "staff": len(DEMO_STAFF)})
     session.commit()
@@ -94,6 +96,7 @@ def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng
     today = utcnow().date()
     this_year_end = fiscal_year_end(today)
     password = generate_password(DEMO_REGISTRANT_EMAIL)
+    tag_rng = random.Random(count)  # its own stream, so tags leave the rest of the demo data as it was
     for n in range(1, count + 1):
         family, family_kana = rng.choice(FAMILY_NAMES)
         given, given_kana = rng.choice(GIVEN_NAMES)
@@ -112,7 +115,7 @@ def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng
             source="demo", name_key=name_key(family, given),
             search_text=registrant_search_text(family, given, family_kana, given_kana),
         )
-        registrant.codes = _pick_codes(codes, rng)
+        registrant.codes = _pick_codes(codes, rng) + _pick_tags(codes, tag_rng)
         session.add(registrant)
         if progress:
             progress(1)
@@ -124,3 +127,17 @@ def _pick_codes(codes: dict[str, list[Code]], rng: random.Random) -> list[Any]:
     for kind, most in (("licence", 2), ("subject", 2), ("job_type", 2), ("school_type", 2)):
         picked += rng.sample(codes[kind], rng.randint(1, most))
     return picked
+
+
+def _pick_tags(codes: dict[str, list[Code]], rng: random.Random) -> list[Code]:
+    """About a third of the registrants carry staff tags (説明会参加, 面談済み, 要連絡)."""
+    return rng.sample(codes["tag"], rng.randint(1, 2)) if rng.random() < 0.3 else []
+
+
+def _news_and_video(session: Session) -> None:
+    now = utcnow().replace(second=0, microsecond=0)
+    for title, body, since_days, until_days in DEMO_NEWS:
+        session.add(NewsItem(title=title, body=body, publish_from=now - timedelta(days=since_days),
+                             publish_until=now + timedelta(days=until_days) if until_days is not None else None))
+    title, video_id, description = DEMO_VIDEO
+    session.add(VideoLink(title=title, video_id=video_id, description=description, sort_order=10))

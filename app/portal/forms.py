@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.codes.models import Code, CodeKind
+from app.codes.services import selectable
 from app.core.forms import BaseForm, strip_filter
 
 REQUIRED = _l("入力してください。")
@@ -50,11 +51,12 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def code_choices(session: Session, kind: CodeKind, selected: list[str] | None = None) -> list[tuple[str, str]]:
-    """Active codes of one list in master order, labelled in the user's language (plus any already chosen)."""
+    """Codes of one list that may be chosen today, in master order, labelled in the user's language (plus any already chosen)."""
     english = str(get_locale() or "ja") == "en"
-    rows = session.scalars(sa.select(Code).where(Code.kind == kind.value).order_by(Code.sort_order, Code.id))
-    return [(code.code, (code.label_en or code.label) if english else code.label) for code in rows
-            if code.is_active or code.code in (selected or [])]
+    keep = session.scalars(sa.select(Code.id).where(Code.kind == kind.value, Code.code.in_(selected))).all() \
+        if selected else []
+    return [(code.code, (code.label_en or code.label) if english else code.label)
+            for code in selectable(session, kind, keep_ids=keep)]
 
 
 class _PersonFields(BaseForm):

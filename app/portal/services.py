@@ -198,7 +198,9 @@ def update_own_profile(session: Session, registrant: Registrant, fields: dict[st
     record |= {"email": registrant.email, "mail_consent": registrant.mail_consent,
                "data_use_consent": registrant.data_use_consent,
                "privacy_notice_version": registrant.privacy_notice_version}
-    checked = validate(record, CodeBook(session))
+    # codes the registrant already has stay valid for them even after the code master retired them
+    kept = [registrant.region_id, *(code.id for code in registrant.codes)]
+    checked = validate(record, CodeBook(session, keep_ids=kept))
     if checked.errors:
         return checked.errors
     values = checked.values

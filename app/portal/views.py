@@ -20,6 +20,7 @@ from app.auth.web import (
     settings,
 )
 from app.extensions import db, limiter
+from app.news import services as news
 from app.portal import forms, services
 from app.registrants.models import ConsentKind
 
@@ -52,7 +53,8 @@ def _me() -> Any:
 
 @bp.get("/")
 def index() -> Any:
-    return render_template("portal/index.html")
+    return render_template("portal/index.html", news=news.published_news(db.session),
+                           videos=news.published_videos(db.session))
 
 
 @bp.route("/login", methods=["GET", "POST"])

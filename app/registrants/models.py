@@ -60,7 +60,7 @@ class Registrant(Credentials, UserMixin, db.Model):
         sa.Index("ix_registrant_duplicate_key", "name_key", "birth_date"),
         sa.Index("ix_registrant_birth_date", "birth_date"),
         sa.Index("ix_registrant_registered_at", "registered_at"),
-        sa.Index("ix_registrant_region_id", "region_id"),
+        sa.Index("ix_registrant_region_birth", "region_id", "birth_date"),  # region + age searches
         {"comment": "登録者"},
     )
 

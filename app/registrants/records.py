@@ -11,6 +11,7 @@ import enum
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.codes.models import Code, CodeKind
+from app.codes.services import tokyo_today, valid_on
 from app.core.jpdate import DateFormatError, parse_date
 from app.core.timeutil import fiscal_year_end, utcnow
 from app.registrants.models import ConsentKind, ConsentRecord, Registrant, RegistrantStatus, StatusChange
@@ -93,9 +95,12 @@ class IncomingRecord:
 class CodeBook:
     """Code-master lookups for one run: a value matches a code or, failing that, its Japanese label."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keep_ids: Iterable[int | None] = ()) -> None:
+        """Codes valid today, plus `keep_ids` (codes the record being edited already has)."""
         self._by_kind: dict[str, dict[str, Code]] = {}
-        for code in session.scalars(sa.select(Code).where(Code.is_active.is_(True))):
+        keep = sorted({code_id for code_id in keep_ids if code_id})
+        condition = valid_on(tokyo_today())
+        for code in session.scalars(sa.select(Code).where(sa.or_(condition, Code.id.in_(keep)) if keep else condition)):
             entries = self._by_kind.setdefault(code.kind, {})
             entries[code.code.lower()] = code
             entries.setdefault(clean(code.label), code)

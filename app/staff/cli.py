@@ -1,4 +1,4 @@
-"""`flask staff create|unlock`: staff accounts from the command line."""
+"""`flask staff create|unlock|reset-totp`: staff accounts from the command line."""
 
 from __future__ import annotations
 
@@ -52,3 +52,14 @@ def unlock(email: str) -> None:
         _fail("no staff user with that e-mail")
     auth.unlock(db.session, audit.SYSTEM, user)
     click.echo(f"unlocked staff user #{user.id}")
+
+
+@staff_cli.command("reset-totp")
+@click.argument("email")
+def reset_totp(email: str) -> None:
+    """Forget a staff user's two-factor key (lost phone); they enrol again at the next login if required."""
+    user = auth.find_account(db.session, "staff", email)
+    if user is None:
+        _fail("no staff user with that e-mail")
+    services.reset_totp(db.session, audit.SYSTEM, user)
+    click.echo(f"two-factor login reset for staff user #{user.id}")

@@ -170,7 +170,7 @@ def upgrade():
 
     with op.batch_alter_table('registrant', schema=None) as batch_op:
         batch_op.create_index('ix_registrant_birth_date', ['birth_date'], unique=False)
-        batch_op.create_index('ix_registrant_region_id', ['region_id'], unique=False)
+        batch_op.create_index('ix_registrant_region_birth', ['region_id', 'birth_date'], unique=False)
         batch_op.create_index('ix_registrant_registered_at', ['registered_at'], unique=False)
 
     with op.batch_alter_table('registrant_code', schema=None) as batch_op:

@@ -28,9 +28,10 @@ def test_admin_phone_menu_toggle(new_page: Any, live_server: LiveServer) -> None
     toggle.click()
     assert toggle.get_attribute("aria-expanded") == "true"
     assert nav.is_visible()
-    assert nav.get_by_role("link", name="登録者", exact=True).is_visible()
+    nav.locator("summary", has_text="登録者").click()
+    assert nav.get_by_role("link", name="登録者一覧", exact=True).is_visible()
     check_page(page, "admin-nav-open", PHONE)
-    nav.get_by_role("link", name="登録者", exact=True).click()
+    nav.get_by_role("link", name="登録者一覧", exact=True).click()
     page.wait_for_url("**/admin/registrants")
     assert page.get_by_role("button", name="メニュー").get_attribute("aria-expanded") == "false"
 

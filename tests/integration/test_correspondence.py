@@ -149,9 +149,9 @@ def test_viewer_reads_but_cannot_create_or_edit(app, channels, make_staff, make_
     assert "閲覧用" in client.get("/admin/correspondence/").get_data(as_text=True)
     assert client.get(f"/admin/correspondence/{entry_id}").status_code == 200
     detail = client.get(f"/admin/registrants/{registrant.id}").get_data(as_text=True)
-    assert "閲覧用" in detail and "/new" not in detail
-    token = csrf_token(client, "/admin/correspondence/")
     new_path = f"/admin/correspondence/registrants/{registrant.id}/new"
+    assert "閲覧用" in detail and new_path not in detail
+    token = csrf_token(client, "/admin/correspondence/")
     assert client.get(new_path).status_code == 403
     assert client.get(f"/admin/correspondence/{entry_id}/edit").status_code == 403
     data = {"csrf_token": token, "occurred_at": "2026-06-01T10:30", "channel": channels["phone"], "subject": "x",
