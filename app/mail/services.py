@@ -21,14 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from app.core.timeutil import utcnow
+from app.core.timeutil import to_tokyo, utcnow
 from app.mail.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("tsunagu.mail")
@@ -345,7 +345,7 @@ def build_mail(settings: Any, message: Any) -> EmailMessage:
     mail["From"] = header_safe(settings.mail_from, 254)
     mail["To"] = header_safe(message.to_address, 254)
     mail["Subject"] = header_safe(message.subject)
-    mail["Date"] = formatdate(localtime=False)
+    mail["Date"] = format_datetime(to_tokyo(utcnow()))  # +0900, as the readers expect
     mail["Message-ID"] = header_safe(message.message_id or "", 200)
     if message.campaign_id is not None and message.registrant_id is not None:
         # RFC 2369 + RFC 8058: mail clients offer a one-click unsubscribe that POSTs to this URL.

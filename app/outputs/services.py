@@ -111,7 +111,9 @@ CRITERIA_LABELS = {"name": _l("氏名"), "text": _l("自由記述"), "age_min": 
                    "registered_to": _l("登録日(まで)"), "not": _l("除く")}
 FILTER_LABELS = {"criteria": _l("条件"), "columns": _l("列"), "sort": _l("並び順"), "selected": _l("選択行数"),
                  "saved_search_id": _l("保存した検索"), "registrant_ids": _l("登録者"), "kind": _l("種類"), "staff_id": _l("職員"),
-                 "created_from": _l("期間(から)"), "created_to": _l("期間(まで)")}
+                 "created_from": _l("期間(から)"), "created_to": _l("期間(まで)"),
+                 "registrant_id": _l("登録者ID"), "era": _l("和暦"), "mail_campaign_id": _l("メール送信番号"),
+                 "scheduled": _l("予約送信"), "report": _l("帳票")}
 
 
 def summarise_filters(text: str, code_labels: dict[int, str]) -> str:
@@ -134,6 +136,8 @@ def summarise_filters(text: str, code_labels: dict[int, str]) -> str:
             value = "、".join(str(COLUMNS[item].label) if item in COLUMNS else str(item) for item in value)
         elif isinstance(value, list):
             value = "、".join(str(item) for item in value[:20]) + ("…" if len(value) > 20 else "")
+        elif isinstance(value, bool):
+            value = _l("はい") if value else _l("いいえ")
         parts.append(f"{FILTER_LABELS.get(key, key)}: {value}")
     return " / ".join(parts)
 
