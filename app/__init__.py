@@ -79,8 +79,10 @@ def _import_models() -> None:
     import app.imports.models
     import app.lifecycle.models
     import app.mail.models
+    import app.matching.models
     import app.news.models
     import app.outputs.models
+    import app.postings.models
     import app.registrants.models
     import app.searches.models
     import app.staff.models
@@ -111,6 +113,9 @@ BLUEPRINT_MODULES = (
     "app.codes.views",
     "app.news.views",
     "app.staff.views",
+    "app.postings.views",
+    "app.postings.portal_views",
+    "app.matching.views",
 )
 
 

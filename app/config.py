@@ -72,6 +72,9 @@ class Settings:
     reset_valid_minutes: int = 60
     self_registration: str = "off"
     privacy_notice_version: str = "2026-04"
+    # job postings and matching (S-A12/A13)
+    portal_show_postings: bool = True  # open postings appear on the registrant portal
+    match_recent_contact_days: int = 30  # a correspondence within this many days lowers the score
     totp_required_roles: str = ""  # staff roles that must use two-factor login (comma list, e.g. administrator)
     # fiscal-year lifecycle (S5)
     renewal_reminder_dates: str = "02-01,03-01"
@@ -99,6 +102,7 @@ class Settings:
         _require_at_least("smtp_port", self.smtp_port, 1)
         _require_at_least("mail_max_attempts", self.mail_max_attempts, 1)
         _require_at_least("mail_rate_per_hour", self.mail_rate_per_hour, 1)
+        _require_at_least("match_recent_contact_days", self.match_recent_contact_days, 0)
         _require_at_least("sync_page_size", self.sync_page_size, 1)
         _require_at_least("sync_timeout_seconds", self.sync_timeout_seconds, 1)
         _require_at_least("sync_max_retries", self.sync_max_retries, 0)

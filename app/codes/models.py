@@ -18,6 +18,7 @@ class CodeKind(enum.StrEnum):
     LICENCE = "licence"
     JOB_TYPE = "job_type"
     CORRESPONDENCE_CHANNEL = "correspondence_channel"
+    EMPLOYMENT_TYPE = "employment_type"  # 任用形態 of a job posting (e.g. 臨時的任用, 会計年度任用)
     TAG = "tag"  # labels staff attach to registrants (e.g. 説明会参加)
 
 

@@ -105,6 +105,8 @@ class Registrant(Credentials, UserMixin, db.Model):
     mail_consent: Mapped[bool] = mapped_column(
         default=True, server_default=sa.true(), comment="お知らせメールの受信に同意しているか"
     )
+    posting_notice_opt_in: Mapped[bool] = mapped_column(
+        default=False, server_default=sa.false(), comment="条件に合う新着求人のお知らせメールを希望するか")
     data_use_consent: Mapped[bool] = mapped_column(
         default=True, server_default=sa.true(), comment="マッチング等への登録情報の利用に同意しているか"
     )
