@@ -27,25 +27,16 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchlib import percentile, progress
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGET_FORM_MS = 300.0
 
 
-def _progress(label: str, done: int, total: int, started: float) -> None:
-    width = 30
-    filled = int(width * done / total) if total else width
-    rate = done / max(time.perf_counter() - started, 1e-9)
-    sys.stderr.write(f"\r  {label:<24} [{'#' * filled}{'.' * (width - filled)}] {done:>6}/{total} {rate:8.0f}/s")
-    sys.stderr.flush()
-    if done >= total:
-        sys.stderr.write("\n")
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def _seed(registrants: int) -> int:
@@ -80,7 +71,7 @@ def _seed(registrants: int) -> int:
                          "updated_at": now, "source": "demo", "mail_consent": True, "data_use_consent": True})
         db.session.execute(sa.insert(Registrant), rows)
         db.session.commit()
-        _progress("registrants", min(first + batch, registrants), registrants, started)
+        progress("registrants", min(first + batch, registrants), registrants, started)
     ids = list(db.session.scalars(sa.select(Registrant.id)))
     links = []
     for registrant_id in ids:
@@ -114,9 +105,9 @@ def _time_forms(registrant_id: int, forms: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         data = services.application_form(db.session, db.session.get(Registrant, registrant_id))
         fill.append((time.perf_counter() - t0) * 1000)
-        _progress("forms (fill + floor)", n + 1, forms, started)
-    return {"form_p50": statistics.median(fill), "form_p95": _percentile(fill, 0.95), "form_max": max(fill),
-            "floor_p50": statistics.median(floor), "floor_p95": _percentile(floor, 0.95), "form_bytes": len(data)}
+        progress("forms (fill + floor)", n + 1, forms, started)
+    return {"form_p50": statistics.median(fill), "form_p95": percentile(fill, 0.95), "form_max": max(fill),
+            "floor_p50": statistics.median(floor), "floor_p95": percentile(floor, 0.95), "form_bytes": len(data)}
 
 
 def _time_reports() -> dict[str, Any]:

@@ -26,20 +26,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from benchlib import database_urls, progress
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGETS = {"enqueue_s": 10.0, "worker_per_s": 50.0}
 
 
-def _progress(label: str, done: int, total: int, started: float, unit: str = "msg/s") -> None:
-    width = 30
-    filled = int(width * done / total) if total else width
-    rate = done / max(time.perf_counter() - started, 1e-9)
-    sys.stderr.write(f"\r  {label:<22} [{'#' * filled}{'.' * (width - filled)}] {done:>6}/{total} {rate:8.0f} {unit}")
-    sys.stderr.flush()
-    if done >= total:
-        sys.stderr.write("\n")
 
 
 class CountingHandler:
@@ -119,14 +113,14 @@ def worker(backend: str, url: str, recipients: int, deliver: int) -> dict[str, A
             db.session.commit()
             result["enqueue_s"] = time.perf_counter() - started
             result["queued"] = campaign.recipient_count
-            _progress(f"{backend} enqueue", recipients, recipients, started, "rcpt/s")
+            progress(f"{backend} enqueue", recipients, recipients, started, "rcpt/s")
 
             started = time.perf_counter()
             sent = 0
             while sent < deliver:
                 report = deliver_due(db.session, settings, min(100, deliver - sent))
                 sent += report.sent
-                _progress(f"{backend} worker", sent, deliver, started)
+                progress(f"{backend} worker", sent, deliver, started)
                 if not report.claimed:
                     break
             result["worker_s"] = time.perf_counter() - started
@@ -143,7 +137,7 @@ def worker(backend: str, url: str, recipients: int, deliver: int) -> dict[str, A
                 for n, mail in enumerate(mails, start=1):
                     smtp.send_message(mail)
                     if n % 100 == 0 or n == len(mails):
-                        _progress(f"{backend} bare smtplib", n, len(mails), started)
+                        progress(f"{backend} bare smtplib", n, len(mails), started)
             result["bare_s"] = time.perf_counter() - started
             result["bare_sent"] = handler.count - before
             db.session.remove()
@@ -199,31 +193,15 @@ def main() -> None:
 
     import signal
 
-    from tests.support.mariadb import MariaDBUnavailable, ThrowawayMariaDB
-
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up on kill
-    scratch = Path(tempfile.mkdtemp(prefix="tsunagu-bench-db-"))
-    mariadb: ThrowawayMariaDB | None = None
     results = []
-    try:
-        for backend in args.backends.split(","):
+    with database_urls(args.backends.split(",")) as databases:
+        for backend, url, error in databases:
             print(f"{backend}: {args.recipients} recipients, deliver {args.deliver}", file=sys.stderr)
-            if backend == "sqlite":
-                url = f"sqlite:///{scratch / 'bench.sqlite3'}"
-            elif backend == "mariadb":
-                try:
-                    mariadb = ThrowawayMariaDB().start()
-                except MariaDBUnavailable as exc:
-                    results.append({"backend": backend, "error": f"skipped: {exc}"})
-                    continue
-                url = mariadb.create_database("tsunagu_bench")
-            else:
-                raise SystemExit(f"unknown backend {backend}")
+            if url is None:
+                results.append({"backend": backend, "error": error})
+                continue
             results.append(_run_child(backend, url, args.recipients, args.deliver))
-    finally:
-        if mariadb:
-            mariadb.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
     _report(results)
 
 

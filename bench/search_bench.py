@@ -27,6 +27,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchlib import percentile, progress
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -49,14 +51,6 @@ def server_cpu_ms() -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def progress(label: str, done: int, total: int, started: float) -> None:
-    width = 30
-    filled = int(width * done / total) if total else width
-    rate = done / max(time.perf_counter() - started, 1e-9)
-    sys.stderr.write(f"\r  {label:<24} [{'#' * filled}{'.' * (width - filled)}] {done:>7}/{total} {rate:8.0f}/s")
-    sys.stderr.flush()
-    if done >= total:
-        sys.stderr.write("\n")
 
 
 @contextmanager
@@ -151,9 +145,6 @@ def three_criteria(codes: dict[str, list[int]]) -> dict[str, Any]:
     return {"regions": codes["region"][:3], "licences": codes["licence"][:1], "age_min": 30, "age_max": 60}
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def measure(criteria: dict[str, Any], runs: int) -> dict[str, Any]:
@@ -211,8 +202,8 @@ def measure(criteria: dict[str, Any], runs: int) -> dict[str, Any]:
 
 def report(rows: int, runs: int, seed_s: float, result: dict[str, Any]) -> None:
     service, raw = result["service"], result["raw"]
-    p50, p95 = _percentile(service, 0.50), _percentile(service, 0.95)
-    raw50, raw95 = _percentile(raw, 0.50), _percentile(raw, 0.95)
+    p50, p95 = percentile(service, 0.50), percentile(service, 0.95)
+    raw50, raw95 = percentile(raw, 0.50), percentile(raw, 0.95)
     print()
     print(f"registrants: {rows}, seeded in {seed_s:.1f} s; three-criteria search matched {result['total']} "
           f"(page 1 shows {result['shown']}); {runs} runs")

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import database_urls, progress
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -37,14 +39,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _progress(label: str, done: int, total: int, started: float) -> None:
-    width = 30
-    filled = int(width * done / total) if total else width
-    rate = done / max(time.perf_counter() - started, 1e-9)
-    sys.stderr.write(f"\r  {label:<22} [{'#' * filled}{'.' * (width - filled)}] {done:>6}/{total} {rate:8.0f} rec/s")
-    sys.stderr.flush()
-    if done >= total:
-        sys.stderr.write("\n")
 
 
 # --- the child: one backend -------------------------------------------------------------------------------
@@ -119,7 +113,7 @@ def worker(backend: str, url: str, stub_url: str, records: int, page_size: int) 
         def on_page(report: services.PageReport) -> None:
             nonlocal done
             done += report.counts["fetched"]
-            _progress(f"{backend} first sync", min(done, records), records, started)
+            progress(f"{backend} first sync", min(done, records), records, started)
 
         run = services.run_sync(db.session, settings, "manual", progress=on_page)
         result["first_s"] = time.perf_counter() - started
@@ -213,34 +207,20 @@ def main() -> None:
 
     import signal
 
-    from tests.support.mariadb import MariaDBUnavailable, ThrowawayMariaDB
-
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up on kill
     stub, stub_url = _start_stub(args.records)
-    scratch = Path(tempfile.mkdtemp(prefix="tsunagu-bench-db-"))
-    mariadb: ThrowawayMariaDB | None = None
     results = []
     try:
-        for backend in args.backends.split(","):
-            print(f"{backend}: {args.records} records, page size {args.page_size}", file=sys.stderr)
-            if backend == "sqlite":
-                url = f"sqlite:///{scratch / 'bench.sqlite3'}"
-            elif backend == "mariadb":
-                try:
-                    mariadb = ThrowawayMariaDB().start()
-                except MariaDBUnavailable as exc:
-                    results.append({"backend": backend, "error": f"skipped: {exc}"})
+        with database_urls(args.backends.split(",")) as databases:
+            for backend, url, error in databases:
+                print(f"{backend}: {args.records} records, page size {args.page_size}", file=sys.stderr)
+                if url is None:
+                    results.append({"backend": backend, "error": error})
                     continue
-                url = mariadb.create_database("tsunagu_bench")
-            else:
-                raise SystemExit(f"unknown backend {backend}")
-            results.append(_run_child(backend, url, stub_url, args.records, args.page_size))
+                results.append(_run_child(backend, url, stub_url, args.records, args.page_size))
     finally:
         stub.terminate()
         stub.wait(timeout=10)
-        if mariadb:
-            mariadb.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
     _report(results)
 
 

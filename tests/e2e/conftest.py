@@ -224,3 +224,30 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., An
     """new_page(width): a page on the shared live server (see `page_factory`)."""
     with page_factory(browser, live_server.url, live_server.console_errors, live_server.requests) as factory:
         yield factory
+
+
+@pytest.fixture
+def served(app: Any) -> Iterator[str]:
+    """The test's own `app` (its database and settings) served from a thread on 127.0.0.1; its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def open_page(browser: Any, served: str) -> Iterator[Callable[..., Any]]:
+    """open_page(width): a page on `served` (see `page_factory`); console errors in `open_page.errors`."""
+    errors: list[str] = []
+    with page_factory(browser, served, errors) as factory:
+        factory.errors = errors  # type: ignore[attr-defined]
+        yield factory

@@ -3,19 +3,16 @@ worker delivers to a real SMTP listener; the compose, history and campaign pages
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.mail.models import MailTemplate
 from app.registrants.models import Registrant
 from tests.conftest import STRONG_PASSWORD
-from tests.e2e.conftest import HEIGHTS, PHONE, WIDTHS
+from tests.e2e.conftest import PHONE, WIDTHS
 from tests.e2e.support import BREADCRUMBS, check_page, horizontal_overflow, staff_login
 from tests.support.fast_hashing import fast_password_hashing  # noqa: F401  (autouse)
 from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
@@ -26,46 +23,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def settings_overrides(smtp_server):  # noqa: F811
     return {"smtp_port": smtp_server[1], "public_base_url": "https://tsunagu.example.jp"}
-
-
-@pytest.fixture
-def served(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@pytest.fixture
-def open_page(browser: Any, served: str) -> Iterator[Any]:
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(served + "/"):
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
-
-    def factory(width: int) -> Any:
-        context = browser.new_context(viewport={"width": width, "height": HEIGHTS.get(width, 900)},
-                                      locale="ja-JP", timezone_id="Asia/Tokyo", service_workers="block")
-        context.set_default_timeout(10_000)
-        context.route("**/*", guard)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        return page
-
-    factory.errors = errors  # type: ignore[attr-defined]
-    yield factory
-    for context in contexts:
-        context.close()
 
 
 def _check(page: Any, name: str, width: int, heading: str) -> None:

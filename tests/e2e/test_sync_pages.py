@@ -6,15 +6,10 @@ axe-core, breadcrumbs (S-A1) and no sideways scrolling at 375 px (PRODUCT §6) a
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import STRONG_PASSWORD
-from tests.e2e.conftest import HEIGHTS, PHONE, WIDTHS
+from tests.e2e.conftest import PHONE, WIDTHS
 from tests.e2e.support import BREADCRUMBS, check_page, horizontal_overflow, staff_login
 from tests.support.e_application import (  # noqa: F401  (fixtures)
     code_masters,
@@ -33,46 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("code_masters", "fast
 @pytest.fixture
 def settings_overrides(sync_settings):  # noqa: F811
     return sync_settings
-
-
-@pytest.fixture
-def served(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@pytest.fixture
-def open_page(browser: Any, served: str) -> Iterator[Any]:
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(served + "/"):
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
-
-    def factory(width: int) -> Any:
-        context = browser.new_context(viewport={"width": width, "height": HEIGHTS.get(width, 900)},
-                                      locale="ja-JP", timezone_id="Asia/Tokyo", service_workers="block")
-        context.set_default_timeout(10_000)
-        context.route("**/*", guard)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        return page
-
-    factory.errors = errors  # type: ignore[attr-defined]
-    yield factory
-    for context in contexts:
-        context.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
