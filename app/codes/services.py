@@ -28,6 +28,7 @@ KIND_LABELS: dict[str, Any] = {
     CodeKind.LICENCE.value: _l("免許"),
     CodeKind.JOB_TYPE.value: _l("職種"),
     CodeKind.CORRESPONDENCE_CHANNEL.value: _l("対応手段"),
+    CodeKind.EMPLOYMENT_TYPE.value: _l("任用形態"),
     CodeKind.TAG.value: _l("タグ"),
 }
 CODE_VALUE = re.compile(r"[A-Za-z0-9_\-]{1,32}")

@@ -53,7 +53,56 @@ CODE_MASTERS: dict[str, list[tuple[str, str, str]]] = {
         ("briefing", "説明会参加", "Attended a briefing"), ("interviewed", "面談済み", "Interviewed"),
         ("contact", "要連絡", "To be contacted"),
     ],
+    "employment_type": [
+        ("temporary", "臨時的任用", "Temporary appointment"),
+        ("fiscal_year", "会計年度任用職員", "Fiscal-year appointed staff"),
+        ("hourly", "非常勤講師(時間講師)", "Part-time lecturer (paid by the hour)"),
+        ("reappointed", "再任用", "Re-employment after retirement"),
+    ],
 }
+
+# Fictitious job postings at fictitious schools (real municipalities as their region). Fields:
+# title, school, school_type, region, job_type, employment_type, subjects, required licences, preferred
+# licences, (start in days from today, length in days or None), days/hours, openings, description,
+# status, (publish from in days from now, publish until in days or None), shown in the portal.
+DEMO_POSTINGS = [
+    ("中学校 数学 常勤講師", "架空市立第一中学校", "junior_high", "nagasaki", "fulltime_lecturer", "temporary",
+     ["math"], ["jh_1"], ["hs_1"], (14, 200), "月〜金 8:15〜16:45", 1,
+     "産休代替の常勤講師です。第2学年の数学(週18時間)と学級副担任をお願いします。", "open", (-3, 30), True),
+    ("小学校 学級担任 常勤講師", "架空町立みどり小学校", "elementary", "isahaya", "fulltime_lecturer", "temporary",
+     [], ["elem_1"], [], (21, 180), "月〜金 8:10〜16:40", 1,
+     "第3学年の学級担任をお願いします。", "open", (-6, 40), True),
+    ("中学校 英語 非常勤講師(週12時間)", "架空市立第二中学校", "junior_high", "sasebo", "parttime_lecturer", "hourly",
+     ["english"], ["jh_1"], [], (10, 150), "火・木・金 午前", 1,
+     "第1学年の英語の授業を担当していただきます。", "open", (-1, None), True),
+    ("高等学校 理科(化学) 非常勤講師", "架空県立海辺高等学校", "high", "omura", "parttime_lecturer", "hourly",
+     ["science"], ["hs_1"], [], (30, 120), "週10時間(曜日は相談)", 1,
+     "化学基礎の授業と実験の準備をお願いします。", "open", (-8, 20), True),
+    ("特別支援学校 教員 常勤講師", "架空県立さくら特別支援学校", "special_needs", "isahaya", "fulltime_lecturer",
+     "temporary", [], ["special_1", "elem_1"], [], (7, 240), "月〜金 8:30〜17:00", 2,
+     "小学部の学級を担当していただきます。特別支援学校の免許がない方もご相談ください。", "open", (-12, 15), True),
+    ("スクール・サポート・スタッフ", "架空市立第一小学校", "elementary", "nagasaki", "support_staff", "fiscal_year",
+     [], [], [], (5, 300), "月〜金 9:00〜15:00(週29時間)", 1,
+     "教材の準備や印刷、校内の環境整備など、先生方の業務を支援します。免許は不要です。", "open", (-2, 45), True),
+    ("部活動指導員(ソフトテニス)", "架空市立第三中学校", "junior_high", "goto", "club_coach", "fiscal_year",
+     ["pe"], [], ["jh_1"], (20, 200), "平日放課後・土曜(週6時間程度)", 1,
+     "ソフトテニス部の技術指導と大会の引率をお願いします。", "open", (-4, 60), False),
+    ("中学校 数学 非常勤講師(来月掲載)", "架空町立やまなみ中学校", "junior_high", "unzen", "parttime_lecturer",
+     "hourly", ["math"], ["jh_1"], [], (45, 150), "週8時間", 1,
+     "少人数指導の数学を担当していただきます。", "open", (5, 40), True),
+    ("学習指導員(放課後学習)", "架空市立第四小学校", "elementary", "shimabara", "learning_support", "fiscal_year",
+     [], [], ["elem_1"], (30, 200), "月・水・金 14:30〜17:00", 2,
+     "放課後の学習支援をお願いします。", "draft", None, True),
+    ("中学校 養護教諭 常勤講師", "架空市立第五中学校", "junior_high", "hirado", "fulltime_lecturer", "temporary",
+     [], ["nurse"], [], (40, 180), "月〜金 8:15〜16:45", 1,
+     "保健室の運営をお願いします。", "draft", None, True),
+    ("中学校 社会 常勤講師", "架空市立東中学校", "junior_high", "omura", "fulltime_lecturer", "temporary",
+     ["social"], ["jh_1"], [], (-20, 200), "月〜金 8:15〜16:45", 1,
+     "第3学年の社会をお願いします。", "filled", (-40, 10), True),
+    ("小学校 音楽 非常勤講師", "架空市立西小学校", "elementary", "sasebo", "parttime_lecturer", "hourly",
+     ["music"], ["elem_1"], [], (-60, 120), "週6時間", 1,
+     "音楽の専科授業をお願いします。", "closed", (-90, -50), True),
+]
 
 # (title, body, days the item has been published, days until it ends or None)
 DEMO_NEWS = [

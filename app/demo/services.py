@@ -17,8 +17,9 @@ from app import audit
 from app.auth.passwords import hash_password, policy_errors
 from app.codes.models import Code
 from app.core.timeutil import fiscal_year_end, utcnow
-from app.demo.data import CODE_MASTERS, DEMO_NEWS, DEMO_VIDEO, FAMILY_NAMES, GIVEN_NAMES
+from app.demo.data import CODE_MASTERS, DEMO_NEWS, DEMO_POSTINGS, DEMO_VIDEO, FAMILY_NAMES, GIVEN_NAMES
 from app.news.models import NewsItem, VideoLink
+from app.postings.models import JobPosting, PostingCodeRole, PostingStatus, posting_code
 from app.registrants.models import Registrant, RegistrantStatus
 from app.registrants.normalise import name_key, registrant_search_text
 from app.staff.models import Role, StaffUser
@@ -60,8 +61,9 @@ def load_demo(session: Session, registrant_count: int = 200, seed: int = 2026040
     logins = [_staff(session, email, name, role) for email, name, role in DEMO_STAFF]
     logins.append(_registrants(session, codes, registrant_count, random.Random(seed), progress))
     _news_and_video(session)
+    _postings(session, codes)
     audit.record(session, audit.SYSTEM, "demo.load", "demo:*",
-                 {"registrants": registrant_count, "staff": len(DEMO_STAFF)})
+                 {"registrants": registrant_count, "staff": len(DEMO_STAFF), "postings": len(DEMO_POSTINGS)})
     session.commit()
     return logins
 
@@ -97,6 +99,7 @@ def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng
     this_year_end = fiscal_year_end(today)
     password = generate_password(DEMO_REGISTRANT_EMAIL)
     tag_rng = random.Random(count)  # its own stream, so tags leave the rest of the demo data as it was
+    wish_rng = random.Random(f"wishes-{count}")  # likewise for desired work regions and posting mails
     for n in range(1, count + 1):
         family, family_kana = rng.choice(FAMILY_NAMES)
         given, given_kana = rng.choice(GIVEN_NAMES)
@@ -115,7 +118,8 @@ def _registrants(session: Session, codes: dict[str, list[Code]], count: int, rng
             source="demo", name_key=name_key(family, given),
             search_text=registrant_search_text(family, given, family_kana, given_kana),
         )
-        registrant.codes = _pick_codes(codes, rng) + _pick_tags(codes, tag_rng)
+        registrant.codes = _pick_codes(codes, rng) + _pick_tags(codes, tag_rng) + _pick_desired_regions(codes, wish_rng)
+        registrant.posting_notice_opt_in = wish_rng.random() < 0.3
         session.add(registrant)
         if progress:
             progress(1)
@@ -132,6 +136,43 @@ def _pick_codes(codes: dict[str, list[Code]], rng: random.Random) -> list[Any]:
 def _pick_tags(codes: dict[str, list[Code]], rng: random.Random) -> list[Code]:
     """About a third of the registrants carry staff tags (説明会参加, 面談済み, 要連絡)."""
     return rng.sample(codes["tag"], rng.randint(1, 2)) if rng.random() < 0.3 else []
+
+
+def _pick_desired_regions(codes: dict[str, list[Code]], rng: random.Random) -> list[Code]:
+    """About half of the registrants name one to three municipalities they would work in."""
+    return rng.sample(codes["region"], rng.randint(1, 3)) if rng.random() < 0.5 else []
+
+
+def _postings(session: Session, codes: dict[str, list[Code]]) -> None:
+    """The fictitious postings of DEMO_POSTINGS, dated relative to today, created by the demo editor."""
+    by_code = {(code.kind, code.code): code for entries in codes.values() for code in entries}
+    editor_id = session.scalar(sa.select(StaffUser.id).where(StaffUser.email == DEMO_STAFF[1][0]))
+    now = utcnow().replace(second=0, microsecond=0)
+    today = now.date()
+    for n, (title, school, school_type, region, job_type, employment, subjects, required, preferred, period,
+            days_hours, openings, description, status, window, shown) in enumerate(DEMO_POSTINGS, start=1):
+        start, length = period
+        posting = JobPosting(
+            title=title, school_name=school, school_type_id=by_code["school_type", school_type].id,
+            region_id=by_code["region", region].id, job_type_id=by_code["job_type", job_type].id,
+            employment_type_id=by_code["employment_type", employment].id,
+            period_start=today + timedelta(days=start),
+            period_end=today + timedelta(days=start + length) if length is not None else None,
+            days_hours=days_hours, openings=openings, description=description,
+            contact=f"{school} 事務室 電話 000-000-{n:04d} メール school{n:02d}@example.com",
+            status=status, show_in_portal=shown, created_by_id=editor_id,
+            publish_from=now + timedelta(days=window[0]) if window else None,
+            publish_until=now + timedelta(days=window[1]) if window and window[1] is not None else None,
+            closed_at=now - timedelta(days=1) if status in {PostingStatus.FILLED, PostingStatus.CLOSED} else None)
+        session.add(posting)
+        session.flush()
+        rows = [{"posting_id": posting.id, "code_id": by_code[kind, value].id, "role": role.value}
+                for role, kind, values in ((PostingCodeRole.SUBJECT, "subject", subjects),
+                                           (PostingCodeRole.REQUIRED_LICENCE, "licence", required),
+                                           (PostingCodeRole.PREFERRED_LICENCE, "licence", preferred))
+                for value in values]
+        if rows:
+            session.execute(sa.insert(posting_code), rows)
 
 
 def _news_and_video(session: Session) -> None:

@@ -36,7 +36,8 @@ OUTBOX_STATUS_LABELS = {"pending": _l("送信待ち"), "sending": _l("送信中"
 CATEGORY_LABELS = {"campaign": _l("職員からのお知らせ"), "invitation": _l("招待"), "password_reset": _l("パスワード再設定"),
                    "verification": _l("メールアドレス確認"), "registration_invite": _l("登録の案内"),
                    "already_registered": _l("登録済みの案内"), "withdrawal_request": _l("退会の申し出"),
-                   "withdrawal_done": _l("退会の完了"), "renewal": _l("年度更新の案内")}
+                   "withdrawal_done": _l("退会の完了"), "renewal": _l("年度更新の案内"),
+                   "posting_notice": _l("新着求人のお知らせ")}
 
 
 # --- the period ----------------------------------------------------------------------------------------------
@@ -238,7 +239,8 @@ def mail_report(session: Session, period: Period, limit: int | None = HTML_MAIL_
                                .group_by(OutboxMessage.campaign_id, OutboxMessage.status))
         for campaign_id, status, count in rows:
             counts[campaign_id][status] = int(count)
-    category = sa.case((OutboxMessage.campaign_id.is_not(None), "campaign"), else_=OutboxMessage.category)
+    category = sa.case((sa.and_(OutboxMessage.campaign_id.is_not(None), OutboxMessage.category != "posting_notice"),
+                        "campaign"), else_=OutboxMessage.category)
     by_category: dict[str, dict[str, int]] = {}
     for name, status, count in session.execute(
             sa.select(category, OutboxMessage.status, sa.func.count())
@@ -477,3 +479,203 @@ def _criterion_value(criteria: dict[str, Any], key: str, labels: dict[int, str])
     if isinstance(value, list):
         return "、".join(labels.get(i, str(i)) for i in value)
     return f"「{value}」"
+
+
+# --- matching and the pipeline (S-A13) ---------------------------------------------------------------------
+
+HTML_POSTING_ROWS = 500
+STAGES = ("proposed", "contacted", "interviewing", "hired", "declined")
+STAGE_LABELS = {"proposed": _l("提案"), "contacted": _l("連絡済"), "interviewing": _l("面接中"), "hired": _l("採用"),
+                "declined": _l("辞退")}
+POSTING_STATUS_LABELS = {"draft": _l("下書き"), "open": _l("募集中"), "filled": _l("充足"), "closed": _l("終了")}
+
+
+@dataclass
+class PostingRow:
+    id: int
+    title: str
+    school: str
+    region: str
+    status: str
+    openings: int
+    by_stage: dict[str, int]
+
+    @property
+    def candidates(self) -> int:
+        return sum(self.by_stage.values())
+
+    @property
+    def hired(self) -> int:
+        return self.by_stage.get("hired", 0)
+
+
+@dataclass
+class RegionRow:
+    region: str
+    postings: int
+    candidates: int
+    hired: int
+
+
+@dataclass
+class MonthRow:
+    month: str
+    added: int
+    hired: int
+
+
+@dataclass
+class MatchingReport:
+    period: Period
+    postings: list[PostingRow]
+    total_postings: int
+    by_region: list[RegionRow]
+    by_month: list[MonthRow]
+    totals: dict[str, int]
+
+    @property
+    def region_candidates(self) -> Counts:
+        return [(row.region, row.candidates) for row in self.by_region]
+
+    @property
+    def month_added(self) -> Counts:
+        return [(row.month, row.added) for row in self.by_month]
+
+    @property
+    def month_hired(self) -> Counts:
+        return [(row.month, row.hired) for row in self.by_month]
+
+
+def _postings_in_period(period: Period) -> Any:
+    """Postings that were live during the period: published (not a draft), created before its end and not
+    closed before its start. Their candidates are counted whatever the stage's date."""
+    from app.postings.models import JobPosting, PostingStatus
+
+    return sa.and_(JobPosting.status != PostingStatus.DRAFT.value, JobPosting.created_at < period.end_utc,
+                   sa.or_(JobPosting.closed_at.is_(None), JobPosting.closed_at >= period.start_utc))
+
+
+def matching_report(session: Session, period: Period, limit: int | None = HTML_POSTING_ROWS) -> MatchingReport:
+    from app.matching.models import MatchCandidate
+    from app.postings.models import JobPosting
+
+    where = _postings_in_period(period)
+    total = int(session.scalar(sa.select(sa.func.count()).select_from(JobPosting).where(where)) or 0)
+    query = (sa.select(JobPosting.id, JobPosting.title, JobPosting.school_name, Code.label, JobPosting.status,
+                       JobPosting.openings)
+             .join(Code, Code.id == JobPosting.region_id).where(where)
+             .order_by(JobPosting.created_at.desc(), JobPosting.id.desc()))
+    postings = [PostingRow(pid, title, school, region, status, openings, {})
+                for pid, title, school, region, status, openings in session.execute(query.limit(limit) if limit
+                                                                                    else query)]
+    stage_counts = (sa.select(MatchCandidate.posting_id, MatchCandidate.stage, sa.func.count())
+                    .join(JobPosting, JobPosting.id == MatchCandidate.posting_id).where(where)
+                    .group_by(MatchCandidate.posting_id, MatchCandidate.stage))
+    by_id = {row.id: row for row in postings}
+    totals = dict.fromkeys(STAGES, 0)
+    for posting_id, stage, count in session.execute(stage_counts):
+        totals[stage] = totals.get(stage, 0) + int(count)
+        if posting_id in by_id:
+            by_id[posting_id].by_stage[stage] = int(count)
+    totals["postings"], totals["candidates"] = total, sum(totals[s] for s in STAGES)
+    return MatchingReport(period=period, postings=postings, total_postings=total,
+                          by_region=_matching_by_region(session, where), by_month=_matching_by_month(session, period),
+                          totals=totals)
+
+
+def _matching_by_region(session: Session, where: Any) -> list[RegionRow]:
+    from app.matching.models import MatchCandidate
+    from app.postings.models import JobPosting
+
+    candidates = (sa.select(MatchCandidate.posting_id, sa.func.count().label("candidates"),
+                            sa.func.sum(sa.case((MatchCandidate.stage == "hired", 1), else_=0)).label("hired"))
+                  .group_by(MatchCandidate.posting_id).subquery())
+    rows = session.execute(
+        sa.select(Code.label, sa.func.count(JobPosting.id), sa.func.coalesce(sa.func.sum(candidates.c.candidates), 0),
+                  sa.func.coalesce(sa.func.sum(candidates.c.hired), 0))
+        .select_from(JobPosting).join(Code, Code.id == JobPosting.region_id)
+        .outerjoin(candidates, candidates.c.posting_id == JobPosting.id).where(where)
+        .group_by(Code.id, Code.label, Code.sort_order).order_by(Code.sort_order, Code.id))
+    return [RegionRow(label, int(postings), int(count), int(hired)) for label, postings, count, hired in rows]
+
+
+def _matching_by_month(session: Session, period: Period) -> list[MonthRow]:
+    """Per Tokyo month: candidates added (created_at) and candidates hired (stage_changed_at of a hired row)."""
+    from app.matching.models import MatchCandidate
+
+    rows = []
+    for month in period.months:
+        start, end = tokyo_day_start_utc(month), tokyo_day_start_utc(_next_month(month))
+        added = session.scalar(sa.select(sa.func.count()).select_from(MatchCandidate).where(
+            MatchCandidate.created_at >= start, MatchCandidate.created_at < end))
+        hired = session.scalar(sa.select(sa.func.count()).select_from(MatchCandidate).where(
+            MatchCandidate.stage == "hired", MatchCandidate.stage_changed_at >= start,
+            MatchCandidate.stage_changed_at < end))
+        rows.append(MonthRow(month_label(month), int(added or 0), int(hired or 0)))
+    return rows
+
+
+def stage_labels() -> list[tuple[str, str]]:
+    return [(stage, str(STAGE_LABELS[stage])) for stage in STAGES]
+
+
+def matching_workbook(report: MatchingReport, lines: list[str], writer: HashingWriter) -> None:
+    """Three sheets: per posting (table), per region and per month (table and a native bar chart)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    styles = _Styles()
+    stages = stage_labels()
+    ws = wb.create_sheet(_("求人別"))
+    start = _sheet_heading(ws, styles, _("マッチング・選考状況(求人別)"),
+                           [*lines, _("期間: %(period)s", period=report.period.label)])
+    _header_row(ws, styles, start, [_("求人ID"), _("求人名"), _("学校名"), _("地域"), _("状態"), _("募集人数"),
+                                    _("候補者数"), *[label for _s, label in stages]])
+    for row in report.postings:
+        _append_text_safe(ws, [row.id, row.title, row.school, row.region,
+                               str(POSTING_STATUS_LABELS.get(row.status, row.status)), row.openings, row.candidates,
+                               *[row.by_stage.get(stage, 0) for stage, _label in stages]])
+    for column, width in zip("ABCDEFGHIJKL", [8, 36, 24, 14, 8, 8, 8, 8, 8, 8, 8, 8], strict=True):
+        ws.column_dimensions[column].width = width
+    _print_setup(ws, start, landscape=True)
+    _chart_sheet(ws=wb.create_sheet(_("地域別")), styles=styles, lines=lines,
+                 title=_("マッチング・選考状況(地域別)"), headers=[_("地域"), _("求人数"), _("候補者数"), _("採用")],
+                 rows=[[r.region, r.postings, r.candidates, r.hired] for r in report.by_region], kind="bar")
+    _chart_sheet(ws=wb.create_sheet(_("月別")), styles=styles, lines=lines,
+                 title=_("マッチング・選考状況(月別)"), headers=[_("月"), _("候補者の追加"), _("採用")],
+                 rows=[[r.month, r.added, r.hired] for r in report.by_month], kind="col")
+    wb.properties.creator = wb.properties.lastModifiedBy = "Tsunagu"
+    wb.save(writer)
+
+
+def _chart_sheet(*, ws: Any, styles: _Styles, lines: list[str], title: str, headers: list[str],
+                 rows: list[list[Any]], kind: str) -> None:
+    from openpyxl.chart import BarChart, Reference
+
+    start = _sheet_heading(ws, styles, title, lines)
+    _header_row(ws, styles, start, headers)
+    for row in rows:
+        _append_text_safe(ws, row)
+    ws.column_dimensions["A"].width = 20
+    if rows:
+        chart = BarChart()
+        chart.type, chart.title = kind, title
+        chart.add_data(Reference(ws, min_col=len(headers) - 1, max_col=len(headers), min_row=start,
+                                 max_row=start + len(rows)), titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + len(rows)))
+        chart.height, chart.width = max(7.5, 0.6 * len(rows) + 3), 16
+        if kind == "bar":
+            chart.x_axis.scaling.orientation = "maxMin"
+        ws.add_chart(chart, f"{chr(ord('A') + len(headers) + 1)}{start}")
+    _print_setup(ws, start, landscape=True)
+
+
+def _append_text_safe(ws: Any, values: list[Any]) -> None:
+    """Append a row; text stays text (a title starting with "=" is never a formula)."""
+    from app.handover.services import xlsx_text
+
+    ws.append([xlsx_text(value) if isinstance(value, str) else value for value in values])
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"

@@ -298,6 +298,30 @@ def mail_report_xlsx() -> Any:
                         lambda lines, writer: reports.mail_workbook(report, lines, writer))
 
 
+MATCHING_TITLE = _l("マッチング・選考状況")
+
+
+@bp.get("/reports/matching")
+@requires(Permission.VIEW)
+def matching_report() -> Any:
+    form, period, _scope = _period_form()
+    report = reports.matching_report(db.session, period)
+    filters = _period_filters(period)
+    return _report_page("matching", MATCHING_TITLE, "documents/reports/_matching.html", filters,
+                        report.total_postings, form=form, report=report, condition=filters["condition"],
+                        shown_limit=reports.HTML_POSTING_ROWS, stages=reports.stage_labels(),
+                        posting_status=reports.POSTING_STATUS_LABELS, wide=True)
+
+
+@bp.get("/reports/matching.xlsx")
+@requires(Permission.EDIT)
+def matching_report_xlsx() -> Any:
+    _form, period, _scope = _period_form()
+    report = reports.matching_report(db.session, period, limit=None)
+    return _report_xlsx("matching", MATCHING_TITLE, _period_filters(period), report.total_postings,
+                        lambda lines, writer: reports.matching_workbook(report, lines, writer))
+
+
 # --- the registrant list (the search page's criteria, columns and order) ------------------------------------
 
 REGISTRANTS_TITLE = _l("登録者一覧")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "tsunagu-handover"
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 SCHEMA_ID = "urn:tsunagu:handover:1"
 SCHEMA_FILE = "handover-schema.json"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -40,6 +40,7 @@ class Field:
     required: bool = False  # never empty (null)
     max_length: int | None = None
     enum: tuple[str, ...] | None = None
+    since_minor: int = 0  # a column added in format 1.<since_minor>: older packages may lack it
 
     def json_schema(self) -> dict[str, Any]:
         base = {"date": "string", "datetime": "string"}.get(self.type, self.type)
@@ -111,6 +112,9 @@ REGISTRANTS = Entity("registrants", "registrants.csv", "登録者", (
        required=True),
     _f("data_use_consent", "boolean", "情報利用の同意", "マッチング等への登録情報の利用に同意しているか(true / false)",
        required=True),
+    _f("posting_notice_opt_in", "boolean", "新着求人メールの希望",
+       "条件に合う新着求人のお知らせメールを希望するか(true / false)。版 1.2 から。1.1 以前のパッケージにはない(false とみなす)",
+       since_minor=2),
     _f("privacy_notice_version", "string", "同意した個人情報の取扱いの版", "同意した個人情報の取扱い(プライバシーポリシー)の版",
        max_length=20),
     _f("status", "string", "状態", "状態(pending=確認待ち / active=有効 / expired=期限切れ / withdrawn=退会 / "

@@ -390,7 +390,8 @@ def read_package(folder: str | Path) -> Package:
         if _minor(manifest.get("format_version")) < FILLED_SINCE_MINOR.get(entity.name, 0):
             rows[entity.name] = []  # not carried by this older package
             continue
-        rows[entity.name] = _read_csv(root / entity.file, entity, schema[entity.name], problems, newer_minor)
+        rows[entity.name] = _read_csv(root / entity.file, entity, schema[entity.name], problems, newer_minor,
+                                      _minor(manifest.get("format_version")))
         expected = manifest.get("counts", {}).get(entity.name)
         if expected is not None and expected != len(rows[entity.name]):
             problems.append(f"{entity.file}: {len(rows[entity.name])} rows, manifest.json says {expected}")
@@ -403,13 +404,13 @@ def read_package(folder: str | Path) -> Package:
 
 
 def _read_csv(path: Path, entity: Entity, row_schema: dict[str, Any], problems: list[str],
-              newer_minor: bool = False) -> list[dict[str, Any]]:
+              newer_minor: bool = False, package_minor: int = 0) -> list[dict[str, Any]]:
     """Rows of one CSV file, columns matched by name. Columns this version does not know are refused,
     unless the package is of a newer minor version (which may only add columns): then they are skipped."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None) or []
-        missing = [name for name in entity.names if name not in header]
+        missing = [f.name for f in entity.fields if f.name not in header and f.since_minor <= package_minor]
         unknown = [name for name in header if name not in entity.names]
         if missing or (unknown and not newer_minor) or len(set(header)) != len(header):
             problems.append(f"{entity.file}: header must be {','.join(entity.names)}")
@@ -421,7 +422,7 @@ def _read_csv(path: Path, entity: Entity, row_schema: dict[str, Any], problems: 
             if len(cells) != len(header):
                 problems.append(f"{entity.file} line {number}: {len(cells)} cells, expected {len(header)}")
                 continue
-            row = {f.name: from_cell(f, cells[index]) for index, f in columns}
+            row = {f.name: None for f in entity.fields} | {f.name: from_cell(f, cells[index]) for index, f in columns}
             problems += [f"{entity.file} line {number}: {p}" for p in check_row(row_schema, row)]
             out.append(row)
         return out
@@ -518,6 +519,7 @@ def _insert(session: Session, package: Package, progress: Progress | None) -> Im
             "name_key": name_key(row["family_name"], row["given_name"]),
             "search_text": registrant_search_text(row["family_name"], row["given_name"], row["family_name_kana"],
                                                   row["given_name_kana"]),
+            "posting_notice_opt_in": bool(row["posting_notice_opt_in"]),
             "password_hash": None, "password_changed_at": None, "failed_login_count": 0,
             "failure_window_started_at": None, "locked_until": None,
         }
@@ -568,11 +570,11 @@ def _insert(session: Session, package: Package, progress: Progress | None) -> Im
 def _ensure_codes(session: Session, rows: dict[str, list[dict[str, Any]]]) -> tuple[dict[tuple[str, str], int], int]:
     """(kind, code) -> id for every code the package uses; missing ones are created with the package's labels."""
     wanted: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for r in rows[REGISTRANT_CODES.name]:  # first: these rows carry the English label too
+        wanted.setdefault((r["kind"], r["code"]), (r["label"], r["label_en"]))
     for r in rows[REGISTRANTS.name]:
         if r["region_code"]:
             wanted.setdefault(("region", r["region_code"]), (r["region_label"] or r["region_code"], None))
-    for r in rows[REGISTRANT_CODES.name]:
-        wanted.setdefault((r["kind"], r["code"]), (r["label"], r["label_en"]))
     for r in rows[CORRESPONDENCE.name] + rows[CORRESPONDENCE_REVISIONS.name]:
         wanted.setdefault((CORRESPONDENCE_CHANNEL, r["channel"]), (r["channel_label"], None))
     existing = {(c.kind, c.code): c for c in session.scalars(sa.select(Code))}

@@ -4,6 +4,7 @@
     flask --app app mail send [--loop]              (the former name; same as worker --once / worker)
     flask --app app mail bounce < dsn.eml           (exit 2: not a delivery-status notification)
     flask --app app mail catcher [--port 8025]      (demo only; needs TSUNAGU_MAIL_CATCH_DIR)
+    flask --app app mail posting-notices [--dry-run]  (hourly timer: new-posting notices to opted-in registrants)
 """
 
 from __future__ import annotations
@@ -152,3 +153,34 @@ def catcher(port: int) -> None:
     finally:
         controller.stop()
         click.echo(f"mail catcher: stopped ({handler.count} caught)")
+
+
+@mail_cli.command("posting-notices")
+@click.option("--dry-run", is_flag=True, help="Count who would be told about which posting; queue nothing.")
+@click.option("--quiet", is_flag=True, help="No progress lines (the summary is still printed).")
+def posting_notices(dry_run: bool, quiet: bool) -> None:
+    """Queue the new-posting notices: one mail per opted-in registrant listing the new open postings they fit."""
+    from app.mail.posting_notices import run_notices
+
+    settings = current_app.extensions["tsunagu.settings"]
+    started = time.monotonic()
+
+    def progress(step: str, done: int, total: int) -> None:
+        if not quiet and (done == total or done % 100 == 0 or step == "registrants"):
+            click.echo(f"  {step} {done}/{total}", err=True)
+
+    try:
+        report = run_notices(db.session, settings, dry_run=dry_run, progress=progress)
+    except SQLAlchemyError as exc:  # finished steps are committed; a rerun continues where this one stopped
+        db.session.rollback()
+        log.warning("posting notices: database error (%s)", type(exc).__name__)
+        raise click.ClickException(f"database error: {type(exc).__name__}; run again to continue") from None
+    took = f"in {time.monotonic() - started:.1f} s"
+    if dry_run:
+        click.echo(f"posting notices (dry run): {report.postings} postings, {report.notices} posting notices"
+                   f" would be made (one mail per registrant covers all of theirs) {took}")
+        return
+    click.echo(f"posting notices: {report.postings} postings, {report.queued} mails queued"
+               f" ({report.notices} posting notices, {report.notified} postings done,"
+               f" {report.skipped_addresses} unusable addresses, {report.contended} postings left for the next run)"
+               f" {took}")

@@ -58,6 +58,36 @@ MERGE_FIELDS: dict[str, Any] = {
     "配信停止URL": _l("このメールの配信停止ページのURL"),
 }
 
+# merge fields of a mail about a job posting (compose opened from a match list with ?posting_id=…)
+POSTING_MERGE_FIELDS: dict[str, Any] = {
+    "求人名": _l("求人の件名(例: 中学校 数学 常勤講師)"),
+    "学校名": _l("学校名"),
+    "職種": _l("職種"),
+    "校種": _l("校種"),
+    "勤務地": _l("学校の所在市町村"),
+    "勤務期間": _l("勤務期間(例: 2026年4月1日〜2027年3月31日)"),
+    "勤務日時": _l("勤務日・時間"),
+    "募集人数": _l("募集人数(例: 1人)"),
+    "問い合わせ先": _l("問い合わせ先"),
+    "求人URL": _l("登録者ページの求人のURL"),
+}
+DEFAULT_POSTING_SUBJECT = "求人のご案内: {{ 求人名 }}"
+DEFAULT_POSTING_BODY = (
+    "{{ 氏名 }} 様\n\n"
+    "「つなぐ」にご登録いただき、ありがとうございます。\n"
+    "ご登録の内容から、次の求人をご案内します。\n\n"
+    "求人名: {{ 求人名 }}\n"
+    "学校名: {{ 学校名 }}({{ 校種 }}・{{ 勤務地 }})\n"
+    "職種: {{ 職種 }}\n"
+    "勤務期間: {{ 勤務期間 }}\n"
+    "勤務日時: {{ 勤務日時 }}\n"
+    "募集人数: {{ 募集人数 }}\n"
+    "問い合わせ先: {{ 問い合わせ先 }}\n\n"
+    "詳しくは次のページをご覧ください(ログインが必要です)。\n"
+    "{{ 求人URL }}\n\n"
+    "ご興味がありましたら、このメールへの返信またはお電話でご連絡ください。\n"
+)
+
 
 class ComposeError(ValueError):
     """Something about the mail or its audience that the user must fix; the message is shown as is."""
@@ -83,8 +113,8 @@ _ENV.globals.clear()
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
-def _field_list() -> str:
-    return "、".join(MERGE_FIELDS)
+def _field_list(values: dict[str, str]) -> str:
+    return "、".join(values)
 
 
 def compile_template(text: str, part: str) -> Any:
@@ -102,7 +132,7 @@ def render_template(template: Any, values: dict[str, str], part: str) -> str:
         match = _UNDEFINED_NAME.search(str(exc.message or ""))
         if match:
             raise ComposeError(str(_l("%(part)sに使えない差し込み項目「%(name)s」があります。使える項目: %(fields)s",
-                                      part=part, name=match.group(1), fields=_field_list()))) from None
+                                      part=part, name=match.group(1), fields=_field_list(values)))) from None
         raise ComposeError(str(_l("%(part)sに使えない書き方があります。差し込み項目は {{ 氏名 }} のように名前だけを書きます。",
                                   part=part))) from None
     except SecurityError:
@@ -169,8 +199,61 @@ def sample_values(settings: Any) -> dict[str, str]:
 
 
 def check_template(settings: Any, subject: str, body: str) -> None:
-    """Raise ComposeError if the template would not render (used when saving a MailTemplate)."""
-    render_mail(compile_mail(subject, body), sample_values(settings))
+    """Raise ComposeError if the template would not render (used when saving a MailTemplate). The posting
+    fields are allowed: such a template is meant for mail opened from a match list."""
+    render_mail(compile_mail(subject, body), {**sample_values(settings), **sample_posting_values(settings)})
+
+
+# --- the posting a mail is about ---------------------------------------------------------------------------
+
+def period_text(start: date, end: date | None) -> str:
+    return f"{_date_text(start)}〜{_date_text(end) if end else str(_l('(定めなし)'))}"
+
+
+def posting_url(settings: Any, posting_id: int) -> str:
+    return str(settings.public_url(f"/postings/{posting_id}"))
+
+
+def posting_values(settings: Any, posting: Any) -> dict[str, str]:
+    """The posting merge fields (the same for every recipient)."""
+    return {
+        "求人名": posting.title,
+        "学校名": posting.school_name,
+        "職種": posting.job_type.label,
+        "校種": posting.school_type.label,
+        "勤務地": posting.region.label,
+        "勤務期間": period_text(posting.period_start, posting.period_end),
+        "勤務日時": posting.days_hours or "",
+        "募集人数": str(_l("%(n)d人", n=posting.openings)),
+        "問い合わせ先": posting.contact or "",
+        "求人URL": posting_url(settings, posting.id),
+    }
+
+
+def sample_posting_values(settings: Any) -> dict[str, str]:
+    return {"求人名": "中学校 数学 常勤講師", "学校名": "見本市立見本中学校", "職種": "常勤講師", "校種": "中学校",
+            "勤務地": "長崎市", "勤務期間": "2026年4月1日〜2027年3月31日", "勤務日時": "月〜金 8:15〜16:45",
+            "募集人数": "1人", "問い合わせ先": "見本市教育委員会 000-0000-0000",
+            "求人URL": settings.public_url("/postings/…")}
+
+
+def load_posting(session: Session, posting_id: int) -> Any:
+    """The open posting a mail is about; ComposeError if it does not exist or is no longer open."""
+    from app.postings.models import JobPosting, PostingStatus
+
+    posting = session.get(JobPosting, posting_id)
+    if posting is None:
+        raise ComposeError(str(_l("求人が見つかりません。求人の一覧から開き直してください。")))
+    if posting.status != PostingStatus.OPEN.value:
+        raise ComposeError(str(_l("この求人は募集中ではないため、案内メールを送れません。")))
+    return posting
+
+
+def fitting_ids(session: Session, posting: Any) -> sa.Select[Any]:
+    """Registrants who still meet the posting's hard requirements (the matching engine's filter)."""
+    from app.matching.services import fits
+
+    return fits(session, posting)
 
 
 # --- audience ---------------------------------------------------------------------------------------------
@@ -180,17 +263,19 @@ class Audience:
     registrant_ids: tuple[int, ...] = ()
     saved_search_id: int | None = None
     criteria: dict[str, Any] | None = None
+    posting_id: int | None = None  # a mail about this posting: only registrants who still fit it receive it
 
     @property
     def empty(self) -> bool:
         return not self.registrant_ids and self.saved_search_id is None and self.criteria is None
 
     def to_json(self) -> str:
+        about = {} if self.posting_id is None else {"posting_id": self.posting_id}
         if self.saved_search_id is not None:
-            return json.dumps({"saved_search_id": self.saved_search_id})
+            return json.dumps({"saved_search_id": self.saved_search_id, **about})
         if self.criteria is not None:
-            return json.dumps({"criteria": self.criteria}, ensure_ascii=False, sort_keys=True)
-        return json.dumps({"registrant_ids": list(self.registrant_ids)})
+            return json.dumps({"criteria": self.criteria, **about}, ensure_ascii=False, sort_keys=True)
+        return json.dumps({"registrant_ids": list(self.registrant_ids), **about})
 
     @classmethod
     def from_json(cls, text: str) -> Audience:
@@ -200,14 +285,33 @@ class Audience:
             raw = None
         if not isinstance(raw, dict):
             raise ComposeError(str(_l("宛先の指定が正しくありません。もう一度、登録者検索から選んでください。")))
+        posting_id = None if raw.get("posting_id") is None else _positive_int(raw["posting_id"])
         if "saved_search_id" in raw:
-            return cls(saved_search_id=_positive_int(raw["saved_search_id"]))
+            return cls(saved_search_id=_positive_int(raw["saved_search_id"]), posting_id=posting_id)
         if "criteria" in raw:
-            return cls(criteria=_clean_criteria(raw["criteria"]))
-        return cls(registrant_ids=ids_from(raw.get("registrant_ids") or []))
+            return cls(criteria=_clean_criteria(raw["criteria"]), posting_id=posting_id)
+        return cls(registrant_ids=ids_from(raw.get("registrant_ids") or []), posting_id=posting_id)
+
+    def posting(self, session: Session) -> Any:
+        return None if self.posting_id is None else load_posting(session, self.posting_id)
 
     def id_select(self, session: Session, staff: Any) -> sa.Select[Any]:
-        """A SELECT of the registrant ids this audience names (before the consent/suppression filter)."""
+        """The registrant ids this audience names (before the consent/suppression filter); for a mail about a
+        posting, only those who still meet its hard requirements (a stale selection lets nobody else through)."""
+        selection = self.selection(session, staff)
+        posting = self.posting(session)
+        if posting is None:
+            return selection
+        return sa.select(Registrant.id).where(Registrant.id.in_(selection),
+                                              Registrant.id.in_(fitting_ids(session, posting)))
+
+    def counts(self, session: Session, staff: Any) -> AudienceCounts:
+        posting = self.posting(session)
+        return audience_counts(session, self.selection(session, staff),
+                               None if posting is None else fitting_ids(session, posting))
+
+    def selection(self, session: Session, staff: Any) -> sa.Select[Any]:
+        """A SELECT of the registrant ids the audience names, as chosen (no filter at all)."""
         from app.searches import services as searches
 
         if self.saved_search_id is not None:
@@ -225,11 +329,12 @@ class Audience:
     def history_filters(self) -> dict[str, Any]:
         from app.searches.services import describe
 
+        about = {} if self.posting_id is None else {"posting_id": self.posting_id}
         if self.saved_search_id is not None:
-            return {"saved_search_id": self.saved_search_id}
+            return {"saved_search_id": self.saved_search_id, **about}
         if self.criteria is not None:
-            return {"criteria": describe(self.criteria)}
-        return {"registrant_ids": list(self.registrant_ids)}
+            return {"criteria": describe(self.criteria), **about}
+        return {"registrant_ids": list(self.registrant_ids), **about}
 
     def label(self, session: Session, staff: Any) -> str:
         from app.searches.services import visible_saved_search
@@ -272,19 +377,27 @@ def _clean_criteria(raw: Any) -> dict[str, Any]:
         raise ComposeError(str(exc)) from None
 
 
+def posting_id_from(value: Any) -> int | None:
+    return None if value in (None, "") else _positive_int(value)
+
+
 def audience_from_args(args: Any) -> Audience:
-    """The audience in the search page's link: ?registrant_id=… (one or more), ?saved_search_id=… or criteria."""
+    """The audience in the search page's link: ?registrant_id=… (one or more), ?saved_search_id=… or criteria;
+    with ?posting_id=… the mail is about that posting (a match list's link)."""
     from app.searches.services import SearchError, criteria_from_args
 
+    posting_id = posting_id_from(args.get("posting_id"))
     if args.getlist("registrant_id"):
-        return Audience(registrant_ids=ids_from(args.getlist("registrant_id")))
+        return Audience(registrant_ids=ids_from(args.getlist("registrant_id")), posting_id=posting_id)
     if args.get("saved_search_id"):
-        return Audience(saved_search_id=_positive_int(args.get("saved_search_id")))
+        return Audience(saved_search_id=_positive_int(args.get("saved_search_id")), posting_id=posting_id)
+    plain = args.copy()
+    plain.pop("posting_id", None)
     try:
-        criteria = criteria_from_args(args)
+        criteria = criteria_from_args(plain)
     except SearchError as exc:
         raise ComposeError(str(exc)) from None
-    return Audience(criteria=criteria) if criteria else Audience()
+    return Audience(criteria=criteria, posting_id=posting_id) if criteria else Audience(posting_id=posting_id)
 
 
 def _suppressed() -> Any:
@@ -304,22 +417,26 @@ class AudienceCounts:
     inactive: int = 0
     no_consent: int = 0
     suppressed: int = 0
+    not_fitting: int = 0  # a mail about a posting: would receive it, but no longer meet its requirements
 
     @property
     def skipped(self) -> int:
         return self.total - self.eligible
 
 
-def audience_counts(session: Session, ids: sa.Select[Any]) -> AudienceCounts:
+def audience_counts(session: Session, ids: sa.Select[Any], fitting: sa.Select[Any] | None = None) -> AudienceCounts:
+    """Counts over the selection `ids`; with `fitting` (a posting's filter) only those in it are eligible."""
     active = Registrant.status == RegistrantStatus.ACTIVE.value
     consenting = Registrant.mail_consent == sa.true()
+    fits = sa.true() if fitting is None else Registrant.id.in_(fitting)
 
     def tally(condition: Any) -> Any:
         return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
     row = session.execute(
-        sa.select(sa.func.count(), tally(eligible()), tally(sa.not_(active)), tally(sa.and_(active, sa.not_(consenting))),
-                  tally(sa.and_(active, consenting, _suppressed())))
+        sa.select(sa.func.count(), tally(sa.and_(eligible(), fits)), tally(sa.not_(active)),
+                  tally(sa.and_(active, sa.not_(consenting))), tally(sa.and_(active, consenting, _suppressed())),
+                  tally(sa.and_(eligible(), sa.not_(fits))) if fitting is not None else sa.literal(0))
         .select_from(Registrant).where(Registrant.id.in_(ids))).one()
     return AudienceCounts(*(int(value or 0) for value in row))
 
@@ -366,7 +483,10 @@ def preview(session: Session, settings: Any, staff: Any, audience: Audience, sub
         row = rows[0] if rows else None
         if row is None:
             raise ComposeError(str(_l("プレビューする登録者が宛先に含まれていません。")))
+    posting = audience.posting(session)
     values = merge_values(settings, row) if row else sample_values(settings)
+    if posting is not None:
+        values.update(posting_values(settings, posting))
     rendered_subject, rendered_body = render_mail(compiled, values)
     label = values["氏名"] if row else str(_l("見本の値"))
     return Preview(rendered_subject, rendered_body, label, row.email if row else "")
@@ -405,13 +525,13 @@ class _Batch:
 
 
 def _render_rows(session: Session, settings: Any, compiled: Compiled, ids: list[int], campaign: MailCampaign,
-                 domain: str) -> Iterator[_Batch]:
+                 domain: str, shared: dict[str, str]) -> Iterator[_Batch]:
     for start in range(0, len(ids), CHUNK):
         batch = _Batch()
         for row in _recipient_rows(session, ids[start:start + CHUNK]):
             if not is_address(row.email):
                 continue
-            subject, body = render_mail(compiled, merge_values(settings, row))
+            subject, body = render_mail(compiled, {**merge_values(settings, row), **shared})
             batch.rows.append({"category": CATEGORY, "registrant_id": row.id, "to_address": row.email,
                                "subject": subject, "body_text": body, "status": OutboxStatus.PENDING.value,
                                "attempts": 0, "not_before": campaign.scheduled_at, "created_at": campaign.created_at,
@@ -428,8 +548,9 @@ def queue_campaign(session: Session, settings: Any, staff: Any, audience: Audien
         raise ComposeError(str(_l("宛先が選ばれていません。登録者検索から宛先を選んでください。")))
     compiled = compile_mail(subject, body)
     when = _scheduled_utc(scheduled_at)
+    posting = audience.posting(session)
     id_select = audience.id_select(session, staff)
-    counts = audience_counts(session, id_select)
+    counts = audience.counts(session, staff)
     ids = eligible_ids(session, id_select)
     if not ids:
         raise ComposeError(str(_l("送信できる宛先がありません(全員が同意なし・配信停止・不達などで除外されています)。")))
@@ -442,7 +563,8 @@ def queue_campaign(session: Session, settings: Any, staff: Any, audience: Audien
     session.flush()
     recipients: list[int] = []
     domain = mail_domain(settings.mail_from)
-    for batch in _render_rows(session, settings, compiled, ids, campaign, domain):
+    shared = posting_values(settings, posting) if posting is not None else {}
+    for batch in _render_rows(session, settings, compiled, ids, campaign, domain, shared):
         if batch.rows:
             session.execute(sa.insert(OutboxMessage), batch.rows)
         recipients.extend(batch.recipient_ids)
@@ -457,8 +579,37 @@ def queue_campaign(session: Session, settings: Any, staff: Any, audience: Audien
                   row_count=len(recipients), filename=None, sha256=recipients_sha256(recipients), ip=ip)
     audit.record(session, staff, "mail.campaign_queue", f"mail_campaign:{campaign.id}",
                  {"recipients": len(recipients), "skipped": campaign.skipped_count,
-                  "scheduled": campaign.status == CampaignStatus.SCHEDULED.value}, ip)
+                  "scheduled": campaign.status == CampaignStatus.SCHEDULED.value,
+                  **({} if posting is None else {"posting_id": posting.id})}, ip)
+    if posting is not None:
+        mark_contacted(session, staff, posting, recipients, subject, ip)
     return campaign
+
+
+def mark_contacted(session: Session, staff: Any, posting: Any, registrant_ids: list[int], subject: str,
+                   ip: str | None) -> None:
+    """Everyone mailed about a posting is a candidate at stage 「連絡済」 from now on (the pipeline also
+    writes the correspondence entry). A candidate already further along (interviewing, hired, declined)
+    keeps their stage: a mail never moves anyone backwards. A memo staff wrote on a candidate is kept."""
+    from app.matching.models import CandidateStage, MatchCandidate
+    from app.matching.pipeline import PipelineError, set_stage
+
+    further = {CandidateStage.INTERVIEWING.value, CandidateStage.HIRED.value, CandidateStage.DECLINED.value}
+    note = str(_l("メールで求人を案内しました(件名: %(subject)s)", subject=header_safe(subject, 120)))
+    for start in range(0, len(registrant_ids), CHUNK):
+        chunk = registrant_ids[start:start + CHUNK]
+        known = {row.registrant_id: row for row in session.execute(
+            sa.select(MatchCandidate.registrant_id, MatchCandidate.stage, MatchCandidate.note).where(
+                MatchCandidate.posting_id == posting.id, MatchCandidate.registrant_id.in_(chunk)))}
+        for registrant_id in chunk:
+            row = known.get(registrant_id)
+            if row is not None and row.stage in further:
+                continue
+            try:
+                set_stage(session, staff, posting, registrant_id, CandidateStage.CONTACTED.value,
+                          note=note if row is None or not row.note else None, ip=ip)
+            except PipelineError as exc:  # cannot happen for a recipient who fits; never half-send if it does
+                raise ComposeError(str(exc)) from None
 
 
 def cancel_campaign(session: Session, staff: Any, campaign: MailCampaign, ip: str | None) -> int:

@@ -1,12 +1,16 @@
 """Composing mail to registrants: templates, preview, test send, scheduled send (S-A3).
 
 The search page links here with ?registrant_id=… (one), ?saved_search_id=…, or its own criteria
-args; a selection arrives as a POST of repeated registrant_id fields. From then on the audience
-travels in a hidden field and is resolved again (and re-checked) in SQL on every request.
+args; a selection arrives as a POST of repeated registrant_id fields. A match list adds posting_id (a
+GET arg or a hidden POST field): the mail is then about that posting (its merge fields, only registrants
+who still fit it, and each recipient becomes a 「連絡済」 candidate). From then on the audience travels in
+a hidden field and is resolved again (and re-checked) in SQL on every request.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +31,7 @@ from app.mail.models import MailTemplate
 from app.staff.models import Permission
 
 bp = staff_blueprint("mail_compose", __name__, "/admin/mail/compose")
+log = logging.getLogger("tsunagu.mail")
 COMPOSE_CRUMB = _l("メール作成")
 TEMPLATES_CRUMB = _l("メールのひな形")
 
@@ -43,23 +48,36 @@ def _templates() -> list[MailTemplate]:
 def _audience_of_request(form: ComposeForm) -> Audience:
     if request.method == "POST" and "audience" in request.form:
         return Audience.from_json(form.audience.data or "")
-    if request.method == "POST":  # a selection posted by the search page
-        return Audience(registrant_ids=compose.ids_from(request.form.getlist("registrant_id")))
+    if request.method == "POST":  # a selection posted by the search page or a match list
+        return Audience(registrant_ids=compose.ids_from(request.form.getlist("registrant_id")),
+                        posting_id=compose.posting_id_from(request.form.get("posting_id")))
     return compose.audience_from_args(request.args)
 
 
-def _resolve(form: ComposeForm) -> tuple[Audience, AudienceCounts, list[tuple[int, str]], str]:
-    """The audience, its counts, the recipients offered for preview and a label; errors are flashed."""
+@dataclass
+class _Resolved:
+    audience: Audience = field(default_factory=Audience)
+    counts: AudienceCounts = field(default_factory=AudienceCounts)
+    choices: list[tuple[int, str]] = field(default_factory=list)
+    label: str = ""
+    posting: Any = None
+
+
+def _resolve(form: ComposeForm) -> _Resolved:
+    """The audience, its counts, the recipients offered for preview, a label and the posting the mail is
+    about (if any); errors are flashed."""
     try:
         audience = _audience_of_request(form)
+        posting = audience.posting(db.session)
         if audience.empty:
-            return audience, AudienceCounts(), [], ""
+            return _Resolved(audience, posting=posting)
         ids = audience.id_select(db.session, current_user)
-        return (audience, compose.audience_counts(db.session, ids), compose.preview_choices(db.session, ids),
-                audience.label(db.session, current_user))
+        return _Resolved(audience, audience.counts(db.session, current_user), compose.preview_choices(db.session, ids),
+                         audience.label(db.session, current_user), posting)
     except ComposeError as exc:
+        log.info("mail compose: audience refused (%s)", exc)
         flash(str(exc), "error")
-        return Audience(), AudienceCounts(), [], ""
+        return _Resolved()
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -69,9 +87,12 @@ def new() -> Any:
     form = ComposeForm() if submitted else ComposeForm(formdata=None)
     templates = _templates()
     form.template.choices = [(0, _("(使わない)")), *((t.id, t.name) for t in templates)]
-    audience, counts, choices, label = _resolve(form)
+    resolved = _resolve(form)
+    audience = resolved.audience
     form.audience.data = audience.to_json()
-    form.preview_registrant.choices = choices
+    form.preview_registrant.choices = resolved.choices
+    if resolved.posting is not None and not submitted and not form.subject.data and not form.body.data:
+        form.subject.data, form.body.data = compose.DEFAULT_POSTING_SUBJECT, compose.DEFAULT_POSTING_BODY
     shown, error = None, None
     if submitted and form.validate():
         try:
@@ -85,9 +106,13 @@ def new() -> Any:
             shown = result
     elif submitted:
         error = _("入力内容を確認してください。")
-    return render("mail/compose.html", [(COMPOSE_CRUMB, None)], form=form, counts=counts, audience=audience,
-                  audience_label=label, shown=shown, error=error, merge_fields=compose.MERGE_FIELDS,
-                  has_templates=bool(templates), name_field="{{ 氏名 }}")
+    merge_fields = dict(compose.MERGE_FIELDS)
+    if resolved.posting is not None:
+        merge_fields.update(compose.POSTING_MERGE_FIELDS)
+    return render("mail/compose.html", [(COMPOSE_CRUMB, None)], form=form, counts=resolved.counts, audience=audience,
+                  audience_label=resolved.label, shown=shown, error=error, merge_fields=merge_fields,
+                  has_templates=bool(templates), name_field="{{ 氏名 }}", posting=resolved.posting,
+                  period_text=compose.period_text)
 
 
 def _act(action: str, form: ComposeForm, audience: Audience, templates: list[MailTemplate]) -> Any:
@@ -117,6 +142,8 @@ def _act(action: str, form: ComposeForm, audience: Audience, templates: list[Mai
             flash(_("%(n)d 人への送信を予約しました。", n=campaign.recipient_count), "info")
         else:
             flash(_("%(n)d 人への送信を受け付けました。順に送信されます。", n=campaign.recipient_count), "info")
+        if audience.posting_id is not None:
+            flash(_("宛先の登録者は、この求人の候補者(連絡済)になり、対応履歴に記録されました。"), "info")
         return redirect(url_for("mail_admin.campaign", campaign_id=campaign.id))
     raise ComposeError(_("操作を選んでください。"))
 

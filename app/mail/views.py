@@ -47,7 +47,8 @@ CATEGORY_TEXT = {"invitation": _l("パスワード設定の案内"), "password_r
                  "verification": _l("メールアドレスの確認"), "already_registered": _l("登録済みのお知らせ"),
                  "registration_invite": _l("登録の案内"), "withdrawal_request": _l("退会申し出の受付"),
                  "withdrawal_done": _l("退会完了"), "renewal_reminder": _l("年度更新の依頼"),
-                 "campaign": _l("職員が作成したメール"), "campaign_test": _l("テスト送信")}
+                 "campaign": _l("職員が作成したメール"), "campaign_test": _l("テスト送信"),
+                 "posting_notice": _l("新着求人のお知らせ")}
 
 
 class OutboxFilterForm(BaseForm):

@@ -43,6 +43,7 @@ class ConfirmForm(BaseForm):
 class PreferencesForm(BaseForm):
     mail_consent = BooleanField(_l("お知らせメール(採用情報・研修・イベントなどのご案内)を受け取る"))
     data_use_consent = BooleanField(_l("登録情報を求人とのマッチングや、ご本人に合う情報のご案内に利用することに同意する"))
+    posting_notice_opt_in = BooleanField(_l("条件に合う新着求人をメールで受け取る"))
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -106,6 +107,7 @@ class RegistrationForm(_PersonFields):
 
 
 class ProfileForm(_PersonFields):
+    desired_regions = MultiCheckboxField(_l("勤務を希望する地域"), validate_choice=False)
     postal_code = StringField(_l("郵便番号"), filters=[strip_filter], validators=[Optional(), Length(max=8)])
     address = StringField(_l("住所"), filters=[strip_filter], validators=[Optional(), Length(max=200)])
     available_from = StringField(_l("勤務できる日"), filters=[strip_filter], validators=[Optional(), Length(max=30)])
@@ -115,6 +117,9 @@ class ProfileForm(_PersonFields):
     left_year = StringField(_l("退職年度(西暦)"), filters=[strip_filter], validators=[Optional(), Length(max=4)])
     career_note = TextAreaField(_l("職歴・経歴"), filters=[strip_filter], validators=[Optional(), Length(max=4000)])
     interests = TextAreaField(_l("関心のある分野・活動"), filters=[strip_filter], validators=[Optional(), Length(max=1000)])
+
+    # desired work regions are region codes in registrant_code (the residence is the `region` column)
+    CODE_FIELDS = {**_PersonFields.CODE_FIELDS, "desired_regions": CodeKind.REGION}
 
     def record_fields(self) -> dict[str, Any]:
         return super().record_fields() | {name: self[name].data for name in (
@@ -130,6 +135,7 @@ class ProfileForm(_PersonFields):
             self[name].data = value.isoformat() if value else ""
         self.left_year.data = str(registrant.left_year) if registrant.left_year else ""
         self.region.data = registrant.region.code if registrant.region else ""
-        kinds = {"job_types": "job_type", "school_types": "school_type", "licences": "licence", "subjects": "subject"}
+        kinds = {"job_types": "job_type", "school_types": "school_type", "licences": "licence", "subjects": "subject",
+                 "desired_regions": "region"}
         for name, kind in kinds.items():
             self[name].data = [code.code for code in registrant.codes_of(kind)]

@@ -20,6 +20,7 @@ from app.auth import tokens
 from app.auth.models import AccountToken
 from app.auth.services import check_new_password, find_account, set_password
 from app.auth.tokens import Purpose, TokenProblem
+from app.codes.models import Code, CodeKind
 from app.core.timeutil import utcnow
 from app.mail.services import enqueue
 from app.registrants.accounts import send_password_reset
@@ -146,6 +147,18 @@ def update_consents(session: Session, registrant: Registrant, wanted: dict[Conse
     return changed
 
 
+def update_posting_notice(session: Session, registrant: Registrant, wanted: bool, ip: str | None) -> bool:
+    """The registrant's wish for mails about new postings that fit them. Audited (no consent kind of its
+    own: the mails go out only while the mail consent is given). Commits; False when unchanged."""
+    if registrant.posting_notice_opt_in == wanted:
+        return False
+    registrant.posting_notice_opt_in = wanted
+    audit.record(session, registrant, "registrant.posting_notice_change", f"registrant:{registrant.id}",
+                 {"opt_in": wanted}, ip)
+    session.commit()
+    return True
+
+
 def consent_history(session: Session, registrant: Registrant, limit: int = 20) -> list[ConsentRecord]:
     return list(session.scalars(sa.select(ConsentRecord).where(ConsentRecord.registrant_id == registrant.id)
                                 .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(limit)))
@@ -180,6 +193,10 @@ PROFILE_FIELDS = ("family_name", "given_name", "family_name_kana", "given_name_k
                   "postal_code", "address", "region", "licences", "subjects", "job_types", "school_types",
                   "available_from", "availability_note", "former_department", "left_year", "career_note",
                   "interests")
+# code kinds the profile form edits; a registrant's region codes are their desired work regions
+PROFILE_CODE_KINDS = {CodeKind.LICENCE.value, CodeKind.SUBJECT.value, CodeKind.JOB_TYPE.value,
+                      CodeKind.SCHOOL_TYPE.value, CodeKind.REGION.value}
+MAX_DESIRED_REGIONS = 100
 PROFILE_TEXT = ("family_name", "given_name", "family_name_kana", "given_name_kana", "phone", "postal_code",
                 "address", "availability_note", "former_department", "career_note", "interests")
 
@@ -200,16 +217,22 @@ def update_own_profile(session: Session, registrant: Registrant, fields: dict[st
                "privacy_notice_version": registrant.privacy_notice_version}
     # codes the registrant already has stay valid for them even after the code master retired them
     kept = [registrant.region_id, *(code.id for code in registrant.codes)]
-    checked = validate(record, CodeBook(session, keep_ids=kept))
-    if checked.errors:
-        return checked.errors
+    book = CodeBook(session, keep_ids=kept)
+    checked = validate(record, book)
+    desired, desired_errors = _desired_regions(book, fields.get("desired_regions"))
+    if checked.errors or desired_errors:
+        return checked.errors + desired_errors
     values = checked.values
     changed = sorted(name for name in PROFILE_FIELDS if _differs(registrant, name, values, checked.codes))
+    if {c.id for c in registrant.codes_of(CodeKind.REGION.value)} != {c.id for c in desired}:
+        changed = sorted([*changed, "desired_regions"])
     for name in PROFILE_TEXT:
         setattr(registrant, name, values[name] or ("" if name.endswith(("_name", "_kana")) else None))
     registrant.birth_date, registrant.available_from = values["birth_date"], values["available_from"]
     registrant.left_year, registrant.region = values["left_year"], values["region"]
-    registrant.codes = list(checked.codes)
+    # codes of kinds this form does not edit (staff tags) stay as they are
+    untouched = [code for code in registrant.codes if code.kind not in PROFILE_CODE_KINDS]
+    registrant.codes = [*checked.codes, *desired, *untouched]
     registrant.name_key = name_key(registrant.family_name, registrant.given_name)
     registrant.search_text = registrant_search_text(registrant.family_name, registrant.given_name,
                                                     registrant.family_name_kana, registrant.given_name_kana)
@@ -217,6 +240,19 @@ def update_own_profile(session: Session, registrant: Registrant, fields: dict[st
                  {"fields": changed}, ip)
     session.commit()
     return []
+
+
+def _desired_regions(book: CodeBook, raw: Any) -> tuple[list[Code], list[str]]:
+    """The desired work regions (region codes) a registrant chose, or why they cannot be stored."""
+    codes: list[Code] = []
+    errors: list[str] = []
+    for value in list(raw or [])[:MAX_DESIRED_REGIONS]:
+        code = book.find(CodeKind.REGION.value, str(value))
+        if code is None:
+            errors.append(str(_l("勤務を希望する地域「%(value)s」はコードマスタにありません", value=str(value)[:40])))
+        elif code not in codes:
+            codes.append(code)
+    return codes, errors
 
 
 def _differs(registrant: Registrant, name: str, values: dict[str, Any], codes: list[Any]) -> bool:

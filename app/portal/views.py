@@ -42,6 +42,7 @@ def _login_rate_limit() -> str:
 def _portal_names() -> dict[str, Any]:
     current = settings()
     return {"self_registration_open": current.self_registration != "off",
+            "postings_in_portal": current.portal_show_postings,
             "registrant_status_text": lambda status: STATUS_TEXT.get(status, status),
             "consent_text": lambda kind: CONSENT_TEXT.get(kind, kind)}
 
@@ -127,12 +128,15 @@ def preferences() -> Any:
     if not form.is_submitted():
         form.mail_consent.data = registrant.mail_consent
         form.data_use_consent.data = registrant.data_use_consent
+        form.posting_notice_opt_in.data = registrant.posting_notice_opt_in
     if form.validate_on_submit():
         changed = services.update_consents(
             db.session, registrant,
             {ConsentKind.MAIL: bool(form.mail_consent.data), ConsentKind.DATA_USE: bool(form.data_use_consent.data)},
             client_ip())
-        flash(_("設定を保存しました。") if changed else _("変更はありませんでした。"), "info")
+        notice_changed = services.update_posting_notice(db.session, registrant,
+                                                        bool(form.posting_notice_opt_in.data), client_ip())
+        flash(_("設定を保存しました。") if changed or notice_changed else _("変更はありませんでした。"), "info")
         return redirect(url_for(".preferences"))
     return render_template("portal/preferences.html", form=form, registrant=registrant,
                            history=services.consent_history(db.session, registrant))

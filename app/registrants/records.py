@@ -325,7 +325,10 @@ def _assign(registrant: Registrant, checked: Validated) -> None:
     registrant.available_from = values["available_from"]
     registrant.left_year = values["left_year"]
     registrant.region = values["region"]
-    registrant.codes = list(checked.codes)
+    # a source record carries licences, subjects and desired job/school types; desired regions and staff tags
+    # are set in Tsunagu itself and survive a sync or an import
+    carried = {kind.value for kind in CODE_LIST_FIELDS.values()}
+    registrant.codes = [code for code in registrant.codes if code.kind not in carried] + list(checked.codes)
     registrant.name_key = name_key(registrant.family_name, registrant.given_name)
     registrant.search_text = registrant_search_text(registrant.family_name, registrant.given_name,
                                                     registrant.family_name_kana, registrant.given_name_kana)

@@ -393,3 +393,26 @@ def test_n2_a_newer_minor_version_may_add_columns(source, tmp_path):
     manifest["format_version"] = f"{major}.{int(minor) + 1}"
     (package / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert services.read_package(package).rows["referral_codes"][0]["code"] == "flyer2026"
+
+
+def test_n2_a_1_1_package_without_the_posting_notice_column_still_imports(source, successor, tmp_path):
+    """Format 1.2 added registrants.csv `posting_notice_opt_in`; a 1.1 package lacks it and imports as false."""
+    package = tmp_path / "package"
+    with source.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).where(Registrant.posting_notice_opt_in.is_(True)))
+        export_package(db.session, package)
+    path = package / "registrants.csv"
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
+    column = rows[0].index("posting_notice_opt_in")
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([row[:column] + row[column + 1:] for row in rows])
+    path.write_bytes(out.getvalue().encode("utf-8-sig"))
+    manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["registrants.csv"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest["files"]["registrants.csv"]["bytes"] = path.stat().st_size
+    manifest["format_version"] = "1.1"
+    (package / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with successor.app_context():
+        import_package(db.session, package)
+        opted_in = db.session.scalars(sa.select(Registrant.posting_notice_opt_in)).all()
+    assert opted_in and not any(opted_in)

@@ -152,6 +152,14 @@ def ids(app, make_registrant, make_staff) -> dict[str, int]:
         db.session.add(form_template)
         db.session.commit()
         more_ids["form_template_id"] = form_template.id
+        from app.postings.models import JobPosting  # an open posting a slipped-through status change would close
+
+        posting = JobPosting(title="求人", school_name="架空市立第一中学校", school_type_id=channel.id,
+                             region_id=channel.id, job_type_id=channel.id, period_start=utcnow().date(),
+                             status="open")
+        db.session.add(posting)
+        db.session.commit()
+        more_ids["posting_id"] = posting.id
     return {"registrant_id": registrant.id, "staff_id": target.id, "batch_id": batch_id, **more_ids}
 
 
@@ -267,10 +275,14 @@ def test_viewer_cannot_unlock_a_registrant_but_editor_can(app, make_staff, make_
         assert event.target == f"registrant:{registrant.id}"
 
 
+# portal pages whose id names something every registrant may see (an open job posting), not anyone's record
+SHARED_PORTAL_ENDPOINTS = {"portal_postings.detail"}
+
+
 def test_portal_urls_carry_no_record_ids(app):
     """PRODUCT §5: registrant pages load only the logged-in registrant's own data, so no URL names a record."""
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/admin") or rule.endpoint == "static":
+        if rule.rule.startswith("/admin") or rule.endpoint == "static" or rule.endpoint in SHARED_PORTAL_ENDPOINTS:
             continue
         assert "<int:" not in rule.rule, rule.rule
         assert not any(name.endswith("id") for name in rule.arguments), rule.rule
