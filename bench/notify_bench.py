@@ -2,7 +2,8 @@
 MariaDB, then `run_notices` (what `flask mail posting-notices` runs): total time, mails queued, and the
 peak RSS growth while it runs (sampled every 20 ms) with the RSS at each tenth of the registrants walked,
 which stays flat when memory is bounded. The floor, measured in the same run, is the dry run: the same
-per-posting recipient queries, only counted, nothing written. A second run then shows idempotency (nothing queued twice).
+recipient queries (every due posting against a slice of the reachable registrants at a time), only counted,
+nothing written. A second run then shows idempotency (nothing queued twice).
 
     .venv/bin/python bench/notify_bench.py [--registrants 100000] [--postings 1000] [--backends mariadb]
 
@@ -162,7 +163,7 @@ def _report(results: list[dict[str, Any]]) -> None:
         print(f"{r['backend']:<8} {r['registrants']:>7} {r['postings']:>5} {r['queued']:>7} {r['notices']:>8} "
               f"{r['run_s']:>7.1f} {r['dry_s']:>7.1f} {r['run_s'] / r['dry_s']:>8.2f}x "
               f"{r['rss_peak_growth_mb']:>7.1f} {r['rerun_queued']:>6}  {'targets met' if ok else 'TARGET MISSED'}")
-        print(f"         step 1 (notices, INSERT…SELECT per posting) {r['notices_s']:.1f} s, step 2 (mail) "
+        print(f"         step 1 (notices, INSERT…SELECT per slice of registrants) {r['notices_s']:.1f} s, step 2 (mail) "
               f"{r['run_s'] - r['notices_s']:.1f} s; {r['notices'] / max(r['queued'], 1):.0f} postings per mail on average")
         print(f"         RSS before {r['rss_before_mb']:.1f} MB; at each tenth of step 1, then of step 2: "
               f"{', '.join(f'{x:.1f}' for x in r['rss_checkpoints_mb'])} MB; rerun {r['rerun_s']:.1f} s; "

@@ -11,11 +11,13 @@ fits them (nobody gets a pile of mails when many postings open at once, e.g. aft
 nobody is told about the same posting twice (the PostingNotice row, unique per pair).
 
 A run, and why it is safe to kill and run again:
-1. The reachable registrants who pass the posting-independent hard filters are copied once into temporary
-   tables of the run's own connection (app.matching.services.make_fit_pool: about a quarter of all
-   registrants). Per due posting, one INSERT…SELECT over that snapshot (`pool_fits`, the same rules as
-   `fits`) writes its PostingNotice rows (the database does the work: nothing per recipient comes to Python)
-   and commits.
+1. The reachable registrants who pass the posting-independent hard filters (about a quarter of all
+   registrants) and the due postings are copied once into temporary tables of the run's own connection
+   (app.matching.services.make_fit_pool). Then, a slice of those registrants at a time in id order, one
+   INSERT…SELECT matches the slice against every due posting (`pool_fits`, the same rules as `fits`), writes
+   the PostingNotice rows (the database does the work: nothing per recipient comes to Python) and commits.
+   Slices in registrant order keep the inserts into the notice indexes local (per posting, one place
+   growing), which matters more than anything else once the notices outgrow the database's cache.
 2. Registrants are walked in id order in chunks. A chunk's notices still to mail are those of the due
    postings with no posting_notice mail to the registrant queued at or after the notice; the database
    counts them per registrant and returns only the first LISTED (read from the covering index
@@ -24,7 +26,7 @@ A run, and why it is safe to kill and run again:
    second run at the same time waits and then finds them mailed.
 3. Only then is `notified_at` set on the due postings. A run killed at any point leaves whole postings
    (step 1) or whole chunks (step 2); the next run takes the same postings again, adds no notice twice,
-   and mails exactly the notices that have no mail yet. Memory: one chunk of pairs and mail at a time.
+   and mails exactly the notices that have no mail yet. Memory: one chunk of mail at a time.
 Each run is one MailCampaign (send history, List-Unsubscribe headers, staff can cancel it), one
 output-history entry (kind MAIL) and one audit event with counts.
 """
@@ -36,7 +38,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,12 +59,13 @@ from app.registrants.models import Registrant
 
 CATEGORY = "posting_notice"
 REGISTRANT_CHUNK = 500  # registrants per transaction: at most LISTED notices each come to Python
+PAIR_BUDGET = 200_000  # (posting, registrant) pairs weighed per INSERT…SELECT of step 1
 LISTED = 20  # postings described in full in one mail; any more are counted and linked
 TITLE = _l("新着求人のお知らせ")
 SENDER_NAME = _l("自動送信(新着求人のお知らせ)")
 PREFERENCES_PATH = "/me/preferences"
 PORTAL_LIST_PATH = "/postings/"
-Progress = Callable[[str, int, int], None]  # (step, done, total): step "postings" then "registrants"
+Progress = Callable[[str, int, int], None]  # (step, done, total): step "notices" then "registrants"
 log = logging.getLogger("tsunagu.mail")
 
 
@@ -98,14 +101,14 @@ def reachable() -> Any:
     return sa.and_(compose.eligible(), Registrant.posting_notice_opt_in.is_(True))
 
 
-def new_recipients(pool: FitPool, facts: PostingFacts, today: date) -> sa.Select[Any]:
-    """Registrant ids to tell about a posting: they fit it, may get a notice (the pool holds only those who
-    may), and were not told yet."""
+def new_recipients(pool: FitPool, after: int, upto: int) -> sa.Select[Any]:
+    """(posting_id, registrant_id) to tell, for the pool's registrants in (after, upto]: they fit the due
+    posting, may get a notice (the pool holds only those who may), and were not told about it yet."""
     from app.matching.services import pool_fits
 
-    member = pool.members.c.registrant_id
-    told = sa.exists().where(PostingNotice.posting_id == facts.id, PostingNotice.registrant_id == member)
-    return pool_fits(pool, facts, today).where(~told)
+    member, posting = pool.members.c.registrant_id, pool.postings.c.posting_id
+    told = sa.exists().where(PostingNotice.posting_id == posting, PostingNotice.registrant_id == member)
+    return pool_fits(pool).where(member > after, member <= upto, ~told)
 
 
 def _unmailed(posting_ids: list[int], registrant_ids: list[int]) -> sa.Select[Any]:
@@ -140,14 +143,17 @@ class Summary:
 def posting_summary(settings: Any, posting: JobPosting) -> Summary:
     """The block describing one posting in the mail (the same for every recipient)."""
     values = compose.posting_values(settings, posting)
+    # labels bound outside the f-strings: the message extractor does not look inside f-strings
+    school, job, openings, period = _l("学校"), _l("職種"), _l("募集人数"), _l("勤務期間")
+    hours, contact = _l("勤務日時"), _l("問い合わせ先")
     lines = [f"■ {values['求人名']}",
-             f"  {_l('学校')}: {values['学校名']}({values['校種']}・{values['勤務地']})",
-             f"  {_l('職種')}: {values['職種']} / {_l('募集人数')}: {values['募集人数']}",
-             f"  {_l('勤務期間')}: {values['勤務期間']}"]
+             f"  {school}: {values['学校名']}({values['校種']}・{values['勤務地']})",
+             f"  {job}: {values['職種']} / {openings}: {values['募集人数']}",
+             f"  {period}: {values['勤務期間']}"]
     if values["勤務日時"]:
-        lines.append(f"  {_l('勤務日時')}: {values['勤務日時']}")
+        lines.append(f"  {hours}: {values['勤務日時']}")
     if values["問い合わせ先"]:
-        lines.append(f"  {_l('問い合わせ先')}: {values['問い合わせ先']}")
+        lines.append(f"  {contact}: {values['問い合わせ先']}")
     if settings.portal_show_postings:  # with the portal list switched off, a link would only give 404
         lines.append(f"  {values['求人URL']}")
     return Summary(posting.title, "\n".join(lines))
@@ -158,10 +164,10 @@ def render_notice(settings: Any, row: Any, summaries: list[Summary], total: int 
     `summaries` (at least one) are the first; LISTED of them are described."""
     total = len(summaries) if total is None else total
     if total == 1:
-        subject = f"【{_l('つなぐ')}】{TITLE}: {summaries[0].title}"
+        subject = str(_l("【つなぐ】%(title)s: %(posting)s", title=TITLE, posting=summaries[0].title))
         intro = _l("ご登録の内容に合う新しい求人が掲載されました。")
     else:
-        subject = f"【{_l('つなぐ')}】{_l('新着求人のお知らせ(%(n)d件)', n=total)}"
+        subject = str(_l("【つなぐ】新着求人のお知らせ(%(n)d件)", n=total))
         intro = _l("ご登録の内容に合う新しい求人が %(n)d 件掲載されました。", n=total)
     parts = [_l("%(name)s 様", name=f"{row.family_name} {row.given_name}"), "", str(intro), ""]
     parts += [summary.text + "\n" for summary in summaries[:LISTED]]
@@ -199,13 +205,8 @@ def run_notices(session: Session, settings: Any, *, now: datetime | None = None,
         return report
     report.postings = len(posting_ids)
     summaries, facts = _postings(session, settings, posting_ids)
-    session.commit()  # step 1 writes through its own connection
-    with _reachable_pool(session) as (connection, pool):
-        today = tokyo_today()
-        for index, posting_id in enumerate(posting_ids, start=1):
-            _add_notices(connection, pool, facts[posting_id], today, now, report, dry_run)
-            if progress:
-                progress("postings", index, len(posting_ids))
+    with _reachable_pool(session, facts) as (connection, pool):
+        _add_all_notices(connection, pool, now, report, dry_run, progress)
     if dry_run:
         return report
     run = _Run(settings, now, report, posting_ids, summaries)
@@ -243,15 +244,16 @@ def _postings(session: Session, settings: Any, posting_ids: list[int]) -> tuple[
 
 
 @contextmanager
-def _reachable_pool(session: Session) -> Iterator[tuple[sa.Connection, FitPool]]:
-    """A connection of its own holding the snapshot of reachable registrants (temporary tables live as long
-    as their connection, and the session may change connections between commits); dropped at the end."""
+def _reachable_pool(session: Session, facts: dict[int, PostingFacts]) -> Iterator[tuple[sa.Connection, FitPool]]:
+    """A connection of its own holding the snapshot of reachable registrants and due postings (temporary
+    tables live as long as their connection, and the session may change connections between commits)."""
     from app.matching.services import drop_fit_pool, make_fit_pool, region_code_ids
 
     region_ids = region_code_ids(session)
-    session.commit()
+    session.commit()  # step 1 writes through its own connection
     with session.get_bind().connect() as connection:
-        pool = make_fit_pool(connection, region_ids, reachable(), name="posting_notice_pool")
+        pool = make_fit_pool(connection, facts.values(), region_ids, tokyo_today(), reachable(),
+                             name="posting_notice_pool")
         connection.commit()
         try:
             yield connection, pool
@@ -261,24 +263,41 @@ def _reachable_pool(session: Session) -> Iterator[tuple[sa.Connection, FitPool]]
             connection.commit()
 
 
-def _add_notices(connection: sa.Connection, pool: FitPool, facts: PostingFacts, today: date, now: datetime,
+def _add_all_notices(connection: sa.Connection, pool: FitPool, now: datetime, report: NoticeReport, dry_run: bool,
+                     progress: Progress | None) -> None:
+    """Step 1: the pool's registrants in id order, as many per statement as PAIR_BUDGET allows."""
+    member = pool.members.c.registrant_id
+    total = connection.scalar(sa.select(sa.func.count()).select_from(pool.members)) or 0
+    size, last, done = max(1, PAIR_BUDGET // max(report.postings, 1)), 0, 0
+    while True:
+        page = sa.select(member).where(member > last).order_by(member).limit(size).subquery()
+        upto, count = connection.execute(sa.select(sa.func.max(page.c.registrant_id), sa.func.count())).one()
+        if not count:
+            break
+        _add_notices(connection, pool, last, upto, now, report, dry_run)
+        last, done = upto, done + count
+        if progress:
+            progress("notices", done, total)
+
+
+def _add_notices(connection: sa.Connection, pool: FitPool, after: int, upto: int, now: datetime,
                  report: NoticeReport, dry_run: bool) -> None:
-    """Step 1 for one posting: its PostingNotice rows in one INSERT…SELECT (a dry run only counts them)."""
-    recipients = new_recipients(pool, facts, today)
+    """Step 1 for the pool's registrants in (after, upto]: their PostingNotice rows for every due posting in
+    one INSERT…SELECT (a dry run only counts them)."""
+    pairs = new_recipients(pool, after, upto)
     if dry_run:
-        report.notices += connection.scalar(sa.select(sa.func.count()).select_from(recipients.subquery())) or 0
+        report.notices += connection.scalar(sa.select(sa.func.count()).select_from(pairs.subquery())) or 0
         return
-    rows = recipients.with_only_columns(sa.literal(facts.id), pool.members.c.registrant_id,
-                                        sa.literal(now, sa.DateTime()))
     try:
         added = connection.execute(sa.insert(PostingNotice).from_select(
-            ["posting_id", "registrant_id", "created_at"], rows)).rowcount or 0
+            ["posting_id", "registrant_id", "created_at"], pairs.add_columns(sa.literal(now, sa.DateTime())))
+        ).rowcount or 0
         connection.commit()
     except (IntegrityError, OperationalError):  # another run is adding the same notices (or a deadlock)
         connection.rollback()
-        report.contended += 1
-        log.warning("posting notices: posting %s is being notified by another run; left for the next run",
-                    facts.id)
+        report.contended = report.postings  # the slice's notices are missing for any of them: none is finished
+        log.warning("posting notices: registrants %s to %s are being notified by another run; left for the next run",
+                    after + 1, upto)
         return
     report.notices += added
 

@@ -152,71 +152,84 @@ def eligible_ids(session: Session, posting: JobPosting, ids: Iterable[int], toda
     return found
 
 
-# --- many postings against one snapshot (the new-posting notices) -------------------------------------------
+# --- many postings against many registrants at once (the new-posting notices) ------------------------------
 
 @dataclass(frozen=True)
 class FitPool:
-    """A snapshot of the registrants passing `standing_conditions` (and the caller's own conditions) in two
-    temporary tables of the connection that made it: one row per registrant with what the posting-dependent
-    filters read, and their codes. `pool_fits` then matches one posting against it in a few milliseconds
-    instead of probing the registrant table again for each posting (bench/notify_bench.py)."""
+    """Temporary tables of the connection that made them (`make_fit_pool`): a snapshot of the registrants
+    passing `standing_conditions` (and the caller's own conditions) with their codes, and the postings to
+    match with the facts the filters read. `pool_fits` then matches every posting against any slice of the
+    registrants in one statement, with the same rules as `fit_conditions` (bench/notify_bench.py)."""
 
-    members: sa.Table  # registrant_id, region_id, available_from, names_regions
+    members: sa.Table  # registrant_id, region_id, available_from, names_regions (any desired region at all)
     codes: sa.Table  # (code_id, registrant_id)
+    postings: sa.Table  # posting_id, region_id, cutoff (availability_cutoff), requires_licence
+    required: sa.Table  # (posting_id, code_id): the required licences
 
 
 def _pool_tables(name: str) -> FitPool:
     metadata = sa.MetaData()
-    members = sa.Table(f"{name}_member", metadata,
-                       sa.Column("registrant_id", sa.Integer, primary_key=True, autoincrement=False),
-                       sa.Column("region_id", sa.Integer), sa.Column("available_from", sa.Date),
-                       sa.Column("names_regions", sa.Boolean, nullable=False), prefixes=["TEMPORARY"])
-    codes = sa.Table(f"{name}_code", metadata,
-                     sa.Column("code_id", sa.Integer, primary_key=True, autoincrement=False),
-                     sa.Column("registrant_id", sa.Integer, primary_key=True, autoincrement=False),
-                     prefixes=["TEMPORARY"])
-    return FitPool(members, codes)
+
+    def table(suffix: str, *columns: sa.Column[Any]) -> sa.Table:
+        return sa.Table(f"{name}_{suffix}", metadata, *columns, prefixes=["TEMPORARY"])
+
+    def key(column: str) -> sa.Column[Any]:
+        return sa.Column(column, sa.Integer, primary_key=True, autoincrement=False)
+
+    return FitPool(
+        members=table("member", key("registrant_id"), sa.Column("region_id", sa.Integer),
+                      sa.Column("available_from", sa.Date), sa.Column("names_regions", sa.Boolean, nullable=False)),
+        codes=table("code", key("code_id"), key("registrant_id")),
+        postings=table("posting", key("posting_id"), sa.Column("region_id", sa.Integer, nullable=False),
+                       sa.Column("cutoff", sa.Date, nullable=False),
+                       sa.Column("requires_licence", sa.Boolean, nullable=False)),
+        required=table("required", key("posting_id"), key("code_id")))
 
 
-def make_fit_pool(connection: sa.Connection, region_ids: list[int], *conditions: Any,
-                  name: str = "fit_pool") -> FitPool:
-    """Fill the temporary tables `name`_member and `name`_code on `connection` (replacing any left over) with
-    the registrants passing `standing_conditions` and `conditions`; the caller drops them (`drop_fit_pool`)."""
+def make_fit_pool(connection: sa.Connection, postings: Iterable[PostingFacts], region_ids: list[int], today: date,
+                  *conditions: Any, name: str = "fit_pool") -> FitPool:
+    """Fill the temporary tables `name`_* on `connection` (replacing any left over) with the registrants
+    passing `standing_conditions` and `conditions`, and with `postings`; the caller drops them (`drop_fit_pool`)."""
     pool = _pool_tables(name)
     drop_fit_pool(connection, pool)
-    pool.members.create(connection)
-    pool.codes.create(connection)
-    names_regions = has_code(region_ids)
+    for table in (pool.members, pool.codes, pool.postings, pool.required):
+        table.create(connection)
     connection.execute(pool.members.insert().from_select(
         ["registrant_id", "region_id", "available_from", "names_regions"],
         sa.select(Registrant.id, Registrant.region_id, Registrant.available_from,
-                  sa.case((names_regions, True), else_=False)).where(*standing_conditions(), *conditions)))
+                  sa.case((has_code(region_ids), True), else_=False)).where(*standing_conditions(), *conditions)))
     connection.execute(pool.codes.insert().from_select(
         ["code_id", "registrant_id"],
         sa.select(registrant_code.c.code_id, registrant_code.c.registrant_id)
         .join(pool.members, pool.members.c.registrant_id == registrant_code.c.registrant_id)))
+    facts = list(postings)
+    for start in range(0, len(facts), CHUNK):
+        part = facts[start:start + CHUNK]
+        connection.execute(pool.postings.insert(), [
+            {"posting_id": f.id, "region_id": f.region_id, "requires_licence": bool(f.required),
+             "cutoff": availability_cutoff(f.period_start, f.period_end, today)} for f in part])
+        required = [{"posting_id": f.id, "code_id": code_id} for f in part for code_id in sorted(f.required)]
+        if required:
+            connection.execute(pool.required.insert(), required)
     return pool
 
 
 def drop_fit_pool(connection: sa.Connection, pool: FitPool) -> None:
     temporary = "TEMPORARY " if connection.dialect.name in ("mysql", "mariadb") else ""
-    for table in (pool.codes, pool.members):
+    for table in (pool.required, pool.postings, pool.codes, pool.members):
         connection.execute(sa.text(f"DROP {temporary}TABLE IF EXISTS {table.name}"))
 
 
-def pool_fits(pool: FitPool, facts: PostingFacts, today: date) -> sa.Select[Any]:
-    """Registrant ids of the pool passing the posting-dependent hard filters of `facts`: the same rules as
-    `fit_conditions` (the region rule as "lives there, names no desired region, or names this one")."""
-    member = pool.members.c
-
-    def holds(code_id: int) -> Any:  # one probe of the (code_id, registrant_id) key; an IN list may scan the codes
-        return sa.exists().where(pool.codes.c.code_id == code_id, pool.codes.c.registrant_id == member.registrant_id)
-
-    conditions = []
-    if facts.required:
-        conditions.append(sa.or_(*(holds(code_id) for code_id in sorted(facts.required))))
-    cutoff = availability_cutoff(facts.period_start, facts.period_end, today)
-    conditions.append(sa.or_(member.available_from.is_(None), member.available_from <= cutoff))
-    conditions.append(sa.or_(member.region_id == facts.region_id, sa.not_(member.names_regions),
-                             holds(facts.region_id)))
-    return sa.select(member.registrant_id).where(*conditions)
+def pool_fits(pool: FitPool) -> sa.Select[Any]:
+    """(posting_id, registrant_id) of every pool posting and pool registrant passing the posting's hard filters:
+    the rules of `fit_conditions`, the region rule read as "lives there, names no desired region, or names
+    this one". Add a condition on the registrant id to take a slice."""
+    member, posting, codes, required = pool.members.c, pool.postings.c, pool.codes.c, pool.required.c
+    in_time = sa.or_(member.available_from.is_(None), member.available_from <= posting.cutoff)
+    holds_licence = sa.exists().where(required.posting_id == posting.posting_id,
+                                      codes.code_id == required.code_id, codes.registrant_id == member.registrant_id)
+    names_region = sa.exists().where(codes.code_id == posting.region_id, codes.registrant_id == member.registrant_id)
+    return (sa.select(posting.posting_id, member.registrant_id)
+            .select_from(pool.members.join(pool.postings, in_time))
+            .where(sa.or_(sa.not_(posting.requires_licence), holds_licence),
+                   sa.or_(member.region_id == posting.region_id, sa.not_(member.names_regions), names_region)))

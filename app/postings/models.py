@@ -95,11 +95,13 @@ class PostingNotice(db.Model):
     __tablename__ = "job_posting_notice"
     __table_args__ = (
         sa.UniqueConstraint("posting_id", "registrant_id", name="uq_job_posting_notice"),
+        # covers the notice mail's per-registrant read (app/mail/posting_notices.py) without touching the table
+        sa.Index("ix_job_posting_notice_registrant", "registrant_id", "posting_id", "created_at"),
         {"comment": "新着求人メールを送った記録(求人ごとに1人1回まで)"},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="内部ID")
     posting_id: Mapped[int] = mapped_column(sa.ForeignKey("job_posting.id", ondelete="CASCADE"), comment="求人ID")
     registrant_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("registrant.id", ondelete="CASCADE"), index=True, comment="登録者ID")
+        sa.ForeignKey("registrant.id", ondelete="CASCADE"), comment="登録者ID")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="送信待ちにした日時(UTC)")

@@ -87,7 +87,8 @@ def upgrade():
     comment='新着求人メールを送った記録(求人ごとに1人1回まで)'
     )
     with op.batch_alter_table('job_posting_notice', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_job_posting_notice_registrant_id'), ['registrant_id'], unique=False)
+        batch_op.create_index('ix_job_posting_notice_registrant', ['registrant_id', 'posting_id', 'created_at'],
+                              unique=False)
 
     op.create_table('match_candidate',
     sa.Column('id', sa.Integer(), nullable=False, comment='内部ID'),

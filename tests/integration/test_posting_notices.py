@@ -200,16 +200,55 @@ def test_a_run_killed_while_mailing_is_completed_by_the_next_without_duplicates(
     assert "0 postings, 0 mails queued" in run(app)
 
 
-def test_a_run_killed_between_postings_is_completed_in_one_mail_each(app, codes, people, monkeypatch):
+def test_a_run_killed_while_adding_notices_is_completed_in_one_mail_each(app, codes, people, monkeypatch):
     first = make_posting(app, codes)
-    make_posting(app, codes, title="中学校 数学 非常勤講師")
-    _dies_on_call(monkeypatch, "_add_notices", 2)  # the first posting's notices are in, no mail yet
+    second = make_posting(app, codes, title="中学校 数学 非常勤講師")
+    monkeypatch.setattr(posting_notices, "PAIR_BUDGET", 1)  # one registrant per statement
+    _dies_on_call(monkeypatch, "_add_notices", 2)  # the first registrant's notices are in, no mail yet
     with app.app_context(), pytest.raises(RuntimeError):
         posting_notices.run_notices(db.session, app.extensions["tsunagu.settings"])
-    assert {p for p, _r in notices(app)} == {first} and queued(app) == []
+    assert notices(app) == [(first, people["fan"]), (second, people["fan"])] and queued(app) == []
     monkeypatch.undo()
 
     assert "2 postings, 2 mails queued (2 posting notices, 2 postings done" in run(app)
     mails = queued(app)
     assert [m.subject for m in mails] == ["【つなぐ】新着求人のお知らせ(2件)"] * 2  # both postings in one mail
     assert len(notices(app)) == 4 and "0 mails queued" in run(app)
+
+
+def test_the_batch_filter_picks_exactly_who_fits_on_a_seeded_population(app):
+    """The batch matches all due postings against a snapshot of the reachable registrants at once; on a
+    seeded population (desired regions, availability, postings with none, one or two required licences,
+    suppressed addresses) that gives exactly `fits` ∩ reachable, posting by posting."""
+    from datetime import date
+
+    from app.matching.services import drop_fit_pool, fits, make_fit_pool, many_posting_facts, pool_fits, region_code_ids
+    from app.postings.models import posting_code
+    from app.registrants.models import Registrant
+    from bench.matching_seed import seed_matching
+
+    today = date(2027, 3, 1)
+    with app.app_context():
+        info = seed_matching(db.session, registrants=300, postings=15, today=today, quiet=True)
+        first, second = info["posting_ids"][0], info["posting_ids"][1]
+        held = set(db.session.scalars(sa.select(posting_code.c.code_id).where(posting_code.c.posting_id == first)))
+        db.session.execute(posting_code.insert(), [  # a posting requiring either of two licences
+            {"posting_id": first, "code_id": code_id, "role": "required_licence"}
+            for code_id in info["codes"]["licence"][-2:] if code_id not in held])
+        db.session.execute(posting_code.delete().where(posting_code.c.posting_id == second,
+                                                       posting_code.c.role == "required_licence"))
+        for email in db.session.scalars(sa.select(Registrant.email).order_by(Registrant.id).limit(40)):
+            db.session.add(MailSuppression(address=email, reason="unsubscribe", detail=""))
+        db.session.commit()
+        postings = [db.session.get(JobPosting, pid) for pid in info["posting_ids"]]
+        expected = {(posting.id, rid) for posting in postings
+                    for rid in db.session.scalars(fits(db.session, posting, today).where(posting_notices.reachable()))}
+        facts = many_posting_facts(db.session, postings)
+        region_ids = region_code_ids(db.session)
+        db.session.commit()
+        with db.engine.connect() as connection:
+            pool = make_fit_pool(connection, facts.values(), region_ids, today, posting_notices.reachable())
+            found = {(p, r) for p, r in connection.execute(pool_fits(pool))}
+            drop_fit_pool(connection, pool)
+    assert len({p for p, _r in expected}) > 10, "the seed should make most postings fit someone"
+    assert found == expected
