@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def progress(label: str, done: int, total: int, started: float, unit: str = "/s") -> None:
@@ -59,3 +66,28 @@ def database_urls(backends: list[str]) -> Iterator[Iterator[tuple[str, str | Non
         for server in servers:
             server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def load_line() -> str:
+    """The CPU count and load average, printed with the figures (other work slows wall-clock times)."""
+    return f"{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+
+
+def run_child(script: str, backend: str, url: str, *options: object) -> dict[str, Any]:
+    """Run `script --worker BACKEND --url URL OPTIONS…` in a fresh process; its last stdout line is JSON."""
+    command = [sys.executable, script, "--worker", backend, "--url", url, *map(str, options)]
+    out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)  # noqa: S603 (a bench script)
+    if out.returncode != 0:
+        return {"backend": backend, "error": f"worker exited {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_per_backend(backends: str, describe: str, measure: Callable[[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """`measure(backend, url)` for each comma-separated backend on a throwaway database; a kill cleans up."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    results = []
+    with database_urls(backends.split(",")) as databases:
+        for backend, url, error in databases:
+            print(f"{backend}: {describe}", file=sys.stderr)
+            results.append({"backend": backend, "error": error} if url is None else measure(backend, url))
+    return results

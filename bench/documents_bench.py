@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import percentile, progress
+from benchlib import load_line, percentile, progress, run_per_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -197,7 +197,7 @@ def _report(results: list[dict[str, Any]], forms: int) -> None:
               f"{r['list_mb']:>6.1f} {r['list_floor_s']:>7.2f} {r['list_s'] / r['list_floor_s']:>9.2f}x")
     print("floor (form): openpyxl load + save of the same template, no filling; floor (list): a bare write-only "
           "workbook of the same rows already in memory")
-    print(f"{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(load_line())
 
 
 def main() -> None:
@@ -207,31 +207,8 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,mariadb")
     args = parser.parse_args()
 
-    from tests.support.mariadb import MariaDBUnavailable, ThrowawayMariaDB
-
-    scratch = Path(tempfile.mkdtemp(prefix="tsunagu-bench-db-"))
-    results = []
-    try:
-        for backend in args.backends.split(","):
-            print(f"{backend}: {args.registrants} registrants, {args.forms} forms", file=sys.stderr)
-            if backend == "sqlite":
-                results.append(run_backend(backend, f"sqlite:///{scratch / 'bench.sqlite3'}", args.forms,
-                                           args.registrants))
-                continue
-            if backend != "mariadb":
-                raise SystemExit(f"unknown backend {backend}")
-            try:
-                mariadb = ThrowawayMariaDB().start()
-            except MariaDBUnavailable as exc:
-                results.append({"backend": backend, "error": f"skipped: {exc}"})
-                continue
-            try:
-                results.append(run_backend(backend, mariadb.create_database("tsunagu_bench"), args.forms,
-                                           args.registrants))
-            finally:
-                mariadb.stop()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    results = run_per_backend(args.backends, f"{args.registrants} registrants, {args.forms} forms",
+                              lambda backend, url: run_backend(backend, url, args.forms, args.registrants))
     _report(results, args.forms)
 
 

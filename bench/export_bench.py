@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchlib import load_line
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -105,7 +107,7 @@ def report(rows: int, columns: list[str], floor_s: float, results: list[dict[str
               f"< {TARGETS[r['fmt']]:.0f} s {'met' if ok else 'MISSED'}")
         series = ", ".join(f"{n // 1000}k:{mb - r['rss_before']:+.0f}" for n, mb in r["samples"])
         print(f"{'':<6} RSS growth (MB) by rows written: {series}")
-    print(f"{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(load_line())
 
 
 def main() -> None:

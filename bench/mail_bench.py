@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import smtplib
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchlib import database_urls, progress
+from benchlib import load_line, progress, run_child, run_per_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -148,13 +147,6 @@ def worker(backend: str, url: str, recipients: int, deliver: int) -> dict[str, A
     return result
 
 
-def _run_child(backend: str, url: str, recipients: int, deliver: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", backend, "--url", url, "--recipients", str(recipients),
-               "--deliver", str(deliver)]
-    out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)  # noqa: S603 (this script)
-    if out.returncode != 0:
-        return {"backend": backend, "error": f"worker exited {out.returncode}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _report(results: list[dict[str, Any]]) -> None:
@@ -175,7 +167,7 @@ def _report(results: list[dict[str, Any]]) -> None:
               f"{worker_rate / bare_rate:>10.2f}x  {'targets met' if ok else 'TARGET MISSED'}")
     print(f"targets: enqueue {TARGETS['enqueue_s']:.0f} s for 10,000 recipients, worker >= "
           f"{TARGETS['worker_per_s']:.0f} msg/s; worker/bare = the worker's rate as a share of a bare smtplib loop")
-    print(f"{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+    print(f"{load_line()} "
           "(other work on the machine slows the wall-clock figures)")
 
 
@@ -191,17 +183,10 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.url, args.recipients, args.deliver)))
         return
 
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up on kill
-    results = []
-    with database_urls(args.backends.split(",")) as databases:
-        for backend, url, error in databases:
-            print(f"{backend}: {args.recipients} recipients, deliver {args.deliver}", file=sys.stderr)
-            if url is None:
-                results.append({"backend": backend, "error": error})
-                continue
-            results.append(_run_child(backend, url, args.recipients, args.deliver))
+    results = run_per_backend(
+        args.backends, f"{args.recipients} recipients, deliver {args.deliver}",
+        lambda backend, url: run_child(__file__, backend, url, "--recipients", args.recipients,
+                                       "--deliver", args.deliver))
     _report(results)
 
 

@@ -20,7 +20,6 @@ The MariaDB CPU lines (from /proc) are not inflated by a busy machine, unlike th
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchlib import percentile, progress  # noqa: E402
+from benchlib import load_line, percentile, progress  # noqa: E402
 from search_bench import server_cpu_ms, throwaway_app  # noqa: E402
 
 TARGET_POSTING_MS = 1000.0
@@ -190,7 +189,7 @@ def main() -> None:
     print(f"\nregistrants: {args.registrants}, open postings: {args.postings} (MariaDB, seeded in {seed_s:.0f} s)")
     report("ranking all candidates of one posting", by_posting, TARGET_POSTING_MS)
     report("all open postings for one registrant", by_registrant, TARGET_REGISTRANT_MS)
-    print(f"\n{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"\n{load_line()}")
 
 
 def show_sql(posting_id: int) -> None:

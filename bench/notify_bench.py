@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import database_urls, progress
+from benchlib import load_line, progress, run_child, run_per_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -140,13 +139,6 @@ def worker(backend: str, url: str, registrants: int, postings: int) -> dict[str,
     return result
 
 
-def _run_child(backend: str, url: str, registrants: int, postings: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", backend, "--url", url, "--registrants", str(registrants),
-               "--postings", str(postings)]
-    out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)  # noqa: S603 (this script)
-    if out.returncode != 0:
-        return {"backend": backend, "error": f"worker exited {out.returncode}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _report(results: list[dict[str, Any]]) -> None:
@@ -170,7 +162,7 @@ def _report(results: list[dict[str, Any]]) -> None:
               f"seeding {r['seed_s']:.0f} s")
     print(f"target: {TARGET_S / 60:.0f} min for 1,000 postings, bounded memory; floor = the dry run (the same "
           "recipient queries, counted, nothing written); rerun = a second run right after (must queue 0)")
-    print(f"{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+    print(f"{load_line()} "
           "(other work on the machine slows the wall-clock figures)")
 
 
@@ -186,17 +178,10 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.url, args.registrants, args.postings)))
         return
 
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up on kill
-    results = []
-    with database_urls(args.backends.split(",")) as databases:
-        for backend, url, error in databases:
-            print(f"{backend}: {args.registrants} registrants, {args.postings} postings", file=sys.stderr)
-            if url is None:
-                results.append({"backend": backend, "error": error})
-                continue
-            results.append(_run_child(backend, url, args.registrants, args.postings))
+    results = run_per_backend(
+        args.backends, f"{args.registrants} registrants, {args.postings} postings",
+        lambda backend, url: run_child(__file__, backend, url, "--registrants", args.registrants,
+                                       "--postings", args.postings))
     _report(results)
 
 

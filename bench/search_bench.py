@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import percentile, progress
+from benchlib import load_line, percentile, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -216,7 +216,7 @@ def report(rows: int, runs: int, seed_s: float, result: dict[str, Any]) -> None:
           f"in this process + {cpu['service_server']:.1f} in MariaDB; raw {cpu['raw_client']:.1f} + "
           f"{cpu['raw_server']:.1f} in MariaDB")
     print(f"target p95 < {TARGET_P95_MS:.0f} ms: {'met' if p95 < TARGET_P95_MS else 'MISSED'}")
-    print(f"{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(load_line())
 
 
 def main() -> None:

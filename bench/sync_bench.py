@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import database_urls, progress
+from benchlib import load_line, progress, run_child, run_per_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -159,13 +159,6 @@ def _start_stub(records: int) -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def _run_child(backend: str, url: str, stub_url: str, records: int, page_size: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", backend, "--url", url, "--stub", stub_url,
-               "--records", str(records), "--page-size", str(page_size)]
-    out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)  # noqa: S603 (this script)
-    if out.returncode != 0:
-        return {"backend": backend, "error": f"worker exited {out.returncode}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _report(results: list[dict[str, Any]]) -> None:
@@ -188,7 +181,7 @@ def _report(results: list[dict[str, Any]]) -> None:
               f"changed {r['rerun_changed']}")
     print(f"targets: first sync < {TARGETS['first_s']:.0f} s, peak RSS < {TARGETS['rss_mb']:.0f} MB, "
           f"re-run < {TARGETS['rerun_s']:.0f} s; (CPU s) is this process only, not the database server")
-    print(f"{os.cpu_count()} CPUs, load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+    print(f"{load_line()} "
           "(other work on the machine slows the wall-clock figures)")
 
 
@@ -205,19 +198,12 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.url, args.stub, args.records, args.page_size)))
         return
 
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up on kill
     stub, stub_url = _start_stub(args.records)
-    results = []
     try:
-        with database_urls(args.backends.split(",")) as databases:
-            for backend, url, error in databases:
-                print(f"{backend}: {args.records} records, page size {args.page_size}", file=sys.stderr)
-                if url is None:
-                    results.append({"backend": backend, "error": error})
-                    continue
-                results.append(_run_child(backend, url, stub_url, args.records, args.page_size))
+        results = run_per_backend(
+            args.backends, f"{args.records} records, page size {args.page_size}",
+            lambda backend, url: run_child(__file__, backend, url, "--stub", stub_url, "--records", args.records,
+                                           "--page-size", args.page_size))
     finally:
         stub.terminate()
         stub.wait(timeout=10)
