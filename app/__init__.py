@@ -11,6 +11,7 @@ from flask import Flask
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application. `config` overrides settings by name (tests, tools)."""
     from app import cli, extensions
+    from app.analytics import recording
     from app.auth import authlog
     from app.config import load_settings
     from app.core import errors, i18n, security, templating
@@ -26,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app, settings)
     errors.init_app(app)
     _register_blueprints(app)
+    recording.init_app(app)
     templating.init_app(app)
     cli.init_app(app)
     return app
@@ -71,21 +73,28 @@ def _init_extensions(app: Flask, ext: Any, locale_selector: Any) -> None:
 
 def _import_models() -> None:
     """Every model module, so metadata (migrations, the DB definition document) sees all tables."""
+    import app.analytics.models
+    import app.articles.models
     import app.audit.models
     import app.auth.models
     import app.codes.models
     import app.correspondence.models
     import app.documents.models
+    import app.events.models
     import app.imports.models
+    import app.inbox.models
+    import app.inquiries.models
     import app.lifecycle.models
     import app.mail.models
     import app.matching.models
     import app.news.models
     import app.outputs.models
+    import app.pamphlet.models
     import app.postings.models
     import app.registrants.models
     import app.searches.models
     import app.staff.models
+    import app.surveys.models
     import app.sync.models  # noqa: F401
 
 
@@ -116,6 +125,19 @@ BLUEPRINT_MODULES = (
     "app.postings.views",
     "app.postings.portal_views",
     "app.matching.views",
+    "app.surveys.views",
+    "app.surveys.portal_views",
+    "app.articles.views",
+    "app.articles.portal_views",
+    "app.inbox.views",
+    "app.inbox.portal_views",
+    "app.events.views",
+    "app.events.portal_views",
+    "app.inquiries.views",
+    "app.inquiries.portal_views",
+    "app.analytics.views",
+    "app.pamphlet.views",
+    "app.pwa.views",
 )
 
 

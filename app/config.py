@@ -79,6 +79,11 @@ class Settings:
     # fiscal-year lifecycle (S5)
     renewal_reminder_dates: str = "02-01,03-01"
     retention_days: int = 365
+    # alumni network (N3–N15)
+    analytics_record_page_views: bool = True  # one small insert per portal page view (first-party only)
+    image_max_bytes: int = 1024 * 1024  # largest image an article may upload
+    inquiry_notify_to: str = ""  # who hears of a new inquiry (comma list); empty = every active editor and administrator
+    event_reminder_hour: int = 9  # the reminder mail goes out the day before an event, from this hour (Asia/Tokyo)
 
     def validate(self) -> None:
         if len(self.secret_key) < 32:

@@ -20,6 +20,7 @@ class CodeKind(enum.StrEnum):
     CORRESPONDENCE_CHANNEL = "correspondence_channel"
     EMPLOYMENT_TYPE = "employment_type"  # 任用形態 of a job posting (e.g. 臨時的任用, 会計年度任用)
     TAG = "tag"  # labels staff attach to registrants (e.g. 説明会参加)
+    ARTICLE_CATEGORY = "article_category"  # 記事の分類 (e.g. 復職・採用情報)
 
 
 class Code(db.Model):

@@ -30,6 +30,7 @@ KIND_LABELS: dict[str, Any] = {
     CodeKind.CORRESPONDENCE_CHANNEL.value: _l("対応手段"),
     CodeKind.EMPLOYMENT_TYPE.value: _l("任用形態"),
     CodeKind.TAG.value: _l("タグ"),
+    CodeKind.ARTICLE_CATEGORY.value: _l("記事の分類"),
 }
 CODE_VALUE = re.compile(r"[A-Za-z0-9_\-]{1,32}")
 ORDER_STEP = 10

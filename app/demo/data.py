@@ -47,11 +47,16 @@ CODE_MASTERS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "correspondence_channel": [
         ("phone", "電話", "Phone"), ("mail", "メール", "Email"), ("meeting", "面談", "Meeting"),
-        ("counter", "窓口", "At the counter"), ("letter", "書面", "Letter"), ("other", "その他", "Other"),
+        ("counter", "窓口", "At the counter"), ("letter", "書面", "Letter"),
+        ("inquiry", "問い合わせフォーム", "Inquiry form"), ("other", "その他", "Other"),
     ],
     "tag": [
         ("briefing", "説明会参加", "Attended a briefing"), ("interviewed", "面談済み", "Interviewed"),
         ("contact", "要連絡", "To be contacted"),
+    ],
+    "article_category": [
+        ("notice", "お知らせ", "Notices"), ("rehire", "復職・採用情報", "Welcome-back hiring"),
+        ("network", "交流・イベント報告", "Network and event reports"), ("training", "研修・学び直し", "Training"),
     ],
     "employment_type": [
         ("temporary", "臨時的任用", "Temporary appointment"),

@@ -5,7 +5,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     closeOtherMenuGroups();
     var toggle = document.querySelector(".nav-toggle");
-    var nav = document.getElementById("admin-nav");
+    var nav = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
     if (!toggle || !nav) { return; }
     toggle.addEventListener("click", function () {
       var open = nav.classList.toggle("open");

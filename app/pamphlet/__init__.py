@@ -1,0 +1,1 @@
+"""The printable registration pamphlet with its QR code (N11)."""
