@@ -4,8 +4,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from app.analytics.cli import analytics_cli, report_cli
     from app.audit.cli import audit_cli
     from app.demo.cli import demo_cli
+    from app.events.cli import events_cli
     from app.handover.cli import handover_cli
     from app.imports.cli import import_cli
     from app.lifecycle.cli import lifecycle_cli
@@ -13,5 +15,6 @@ def init_app(app: Flask) -> None:
     from app.staff.cli import staff_cli
     from app.sync.cli import sync_cli
 
-    for group in (staff_cli, audit_cli, demo_cli, mail_cli, lifecycle_cli, handover_cli, sync_cli, import_cli):
+    for group in (staff_cli, audit_cli, demo_cli, mail_cli, lifecycle_cli, handover_cli, sync_cli, import_cli,
+                  events_cli, analytics_cli, report_cli):
         app.cli.add_command(group)
