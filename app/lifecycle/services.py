@@ -55,6 +55,7 @@ from app.lifecycle.models import LifecycleNotice
 from app.mail.models import OutboxMessage, OutboxStatus
 from app.mail.services import enqueue
 from app.registrants.models import Registrant, RegistrantStatus, StatusChange
+from app.surveys.models import SurveyAnswer, SurveyResponse
 from app.sync.models import DuplicateCandidate, QuarantinedRecord
 
 RENEW_PATH = "/me/renew"
@@ -351,6 +352,7 @@ def anonymise(session: Session, registrant: Registrant, moment: datetime, actor:
       career, interests, the source record id and hash, the password and login state are set to NULL;
     - login sessions and one-time links are deleted; queued mail to them is cancelled, and the address
       and text of their past mail in the outbox are erased (the outbox row stays as send history);
+    - their free-text survey answers are erased (choices and ratings stay, unlinked from any name);
     - kept: region and code-master entries (licences, subjects, job types, school types), source,
       referral, dates of registration, validity, renewal and status changes, consent flags, and the
       consent and status history (which hold no personal data) — enough for aggregate statistics.
@@ -382,6 +384,9 @@ def anonymise(session: Session, registrant: Registrant, moment: datetime, actor:
         execution_options=bulk)
     session.execute(sa.update(OutboxMessage).where(OutboxMessage.registrant_id == registrant.id)
                     .values(to_address=placeholder, body_text=""), execution_options=bulk)
+    session.execute(sa.update(SurveyAnswer).where(SurveyAnswer.response_id.in_(
+        sa.select(SurveyResponse.id).where(SurveyResponse.registrant_id == registrant.id)))
+        .values(text=None), execution_options=bulk)
     detail: dict[str, Any] = {"from_status": before, "reason": "retention_period_ended"}
     if retention_days is not None:
         detail["retention_days"] = retention_days

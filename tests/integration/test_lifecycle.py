@@ -24,6 +24,7 @@ from app.lifecycle.models import LifecycleNotice
 from app.mail.models import OutboxMessage
 from app.mail.services import deliver_due
 from app.registrants.models import ConsentRecord, Registrant, StatusChange
+from app.surveys.models import QuestionKind, Survey, SurveyAnswer, SurveyOption, SurveyQuestion, SurveyResponse
 from tests.conftest import STRONG_PASSWORD, csrf_token, login
 from tests.support.fast_hashing import fast_password_hashing  # noqa: F401  (autouse)
 from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
@@ -309,6 +310,29 @@ def test_s5_withdrawn_registrant_is_anonymised_after_retention(app, make_registr
     assert fetch(app, withdrawn.id).status == "anonymised"
     assert fetch(app, recent.id).status == "withdrawn"
     assert history(app, withdrawn.id) == [("withdrawn", "anonymised", "retention_period_ended")]
+
+
+def test_s5_anonymising_erases_free_text_survey_answers_but_keeps_choices(app, make_registrant):
+    withdrawn = make_registrant(valid_until=FY_END, status="withdrawn",
+                                status_changed_at=tokyo_day_start_utc(date(2027, 1, 10)))
+    with app.app_context():
+        survey = Survey(title="交流会アンケート", published_at=utcnow())
+        text = SurveyQuestion(kind=QuestionKind.TEXT.value, prompt="ご意見", position=1)
+        choice = SurveyQuestion(kind=QuestionKind.SINGLE.value, prompt="参加しますか", position=2,
+                                options=[SurveyOption(label="はい", position=1)])
+        survey.questions = [text, choice]
+        db.session.add(survey)
+        db.session.flush()
+        db.session.add(SurveyResponse(survey_id=survey.id, registrant_id=withdrawn.id, answers=[
+            SurveyAnswer(question_id=text.id, text="山田です。電話は000-0000-0000"),
+            SurveyAnswer(question_id=choice.id, option_id=choice.options[0].id)]))
+        db.session.commit()
+    assert run(app, "2027-02-10").anonymised == 1
+    with app.app_context():
+        answers = db.session.execute(sa.select(SurveyAnswer.text, SurveyAnswer.option_id)
+                                     .order_by(SurveyAnswer.id)).all()
+    assert answers[0].text is None
+    assert answers[1].option_id is not None
 
 
 # --- command line and admin page ------------------------------------------------------------------------
