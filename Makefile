@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 STAMP := .venv/.installed-stamp
 FLASK := $(BIN)/flask --app app
-SYSTEM_TEST_PACKAGES := mariadb-server mariadb-client chromium fonts-noto-cjk fail2ban
+SYSTEM_TEST_PACKAGES := mariadb-server mariadb-client chromium fonts-noto-cjk fail2ban poppler-utils
 
 .PHONY: run test lint docs translations translations-update clean
 

@@ -5,6 +5,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from app.analytics.cli import analytics_cli, report_cli
+    from app.articles.cli import articles_cli
     from app.audit.cli import audit_cli
     from app.demo.cli import demo_cli
     from app.events.cli import events_cli
@@ -16,5 +17,5 @@ def init_app(app: Flask) -> None:
     from app.sync.cli import sync_cli
 
     for group in (staff_cli, audit_cli, demo_cli, mail_cli, lifecycle_cli, handover_cli, sync_cli, import_cli,
-                  events_cli, analytics_cli, report_cli):
+                  events_cli, analytics_cli, report_cli, articles_cli):
         app.cli.add_command(group)

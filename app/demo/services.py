@@ -62,10 +62,26 @@ def load_demo(session: Session, registrant_count: int = 200, seed: int = 2026040
     logins.append(_registrants(session, codes, registrant_count, random.Random(seed), progress))
     _news_and_video(session)
     _postings(session, codes)
+    _network(session, random.Random(seed + 1))
     audit.record(session, audit.SYSTEM, "demo.load", "demo:*",
                  {"registrants": registrant_count, "staff": len(DEMO_STAFF), "postings": len(DEMO_POSTINGS)})
     session.commit()
     return logins
+
+
+# each alumni-network capability loads its own demo content; order matters (inquiries reply into the inbox,
+# analytics reads the articles)
+NETWORK_DEMOS = ("app.articles.demo", "app.surveys.demo", "app.events.demo", "app.inbox.demo",
+                 "app.inquiries.demo", "app.pamphlet.demo", "app.analytics.demo")
+
+
+def _network(session: Session, rng: random.Random) -> None:
+    from importlib import import_module
+
+    session.flush()
+    for module in NETWORK_DEMOS:
+        import_module(module).load(session, rng)
+        session.flush()
 
 
 def demo_present(session: Session) -> bool:

@@ -113,7 +113,10 @@ FILTER_LABELS = {"criteria": _l("条件"), "columns": _l("列"), "sort": _l("並
                  "saved_search_id": _l("保存した検索"), "registrant_ids": _l("登録者"), "kind": _l("種類"), "staff_id": _l("職員"),
                  "created_from": _l("期間(から)"), "created_to": _l("期間(まで)"),
                  "registrant_id": _l("登録者ID"), "era": _l("和暦"), "mail_campaign_id": _l("メール送信番号"),
-                 "scheduled": _l("予約送信"), "report": _l("帳票")}
+                 "scheduled": _l("予約送信"), "report": _l("帳票"), "month": _l("対象月"), "fiscal_year": _l("年度"),
+                 "survey_id": _l("アンケート番号"), "named": _l("記名式"), "event_id": _l("イベント番号"),
+                 "event_ids": _l("イベント番号"), "message_id": _l("メッセージ番号"),
+                 "pamphlet_text": _l("チラシの文面の版"), "url": _l("QRコードのURL")}
 
 
 def summarise_filters(text: str, code_labels: dict[int, str]) -> str:

@@ -13,6 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from app import audit
+from app.analytics.recording import record_login
 from app.auth.tokens import Purpose, TokenProblem
 from app.auth.web import client_ip, log_in, settings
 from app.core.timeutil import utcnow
@@ -41,6 +42,7 @@ def start_session_after_link(registrant: Any, via: str) -> None:
     registrant.last_login_at = utcnow()
     audit.record(db.session, registrant, "auth.login", f"registrant:{registrant.id}", {"via": via}, client_ip())
     db.session.commit()
+    record_login(registrant.id)
 
 
 def password_by_link(purpose: Purpose, apply: Callable[[str], Any], done: Callable[[Any], Any], template: str,

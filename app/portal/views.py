@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from app.analytics.recording import record_login
 from app.auth.forms import LoginForm, PasswordChangeForm
 from app.auth.web import (
     change_password_from_form,
@@ -55,7 +56,19 @@ def _me() -> Any:
 @bp.get("/")
 def index() -> Any:
     return render_template("portal/index.html", news=news.published_news(db.session),
-                           videos=news.published_videos(db.session))
+                           videos=news.published_videos(db.session), **_for_registrant())
+
+
+def _for_registrant() -> dict[str, Any]:
+    """What the top page offers a logged-in registrant: articles, surveys to answer, upcoming events."""
+    if not is_registrant():
+        return {}
+    from app.articles.services import latest_for_portal
+    from app.events.services import upcoming_for
+    from app.surveys.services import open_for
+
+    return {"articles": latest_for_portal(db.session), "open_surveys": open_for(db.session, current_user),
+            "upcoming_events": upcoming_for(db.session, current_user)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -67,6 +80,8 @@ def login() -> Any:
     if form.validate_on_submit():
         target = login_from_form("registrant", form, url_for(".me"))
         if target:
+            if is_registrant():
+                record_login(current_user.id)
             return redirect(target)
     return render_template("portal/login.html", form=form)
 

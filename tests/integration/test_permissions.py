@@ -160,6 +160,39 @@ def ids(app, make_registrant, make_staff) -> dict[str, int]:
         db.session.add(posting)
         db.session.commit()
         more_ids["posting_id"] = posting.id
+        from app.surveys.models import Survey, SurveyQuestion  # a draft a slipped-through publish would publish
+
+        survey = Survey(title="アンケート", questions=[SurveyQuestion(kind="text", prompt="設問", position=1)])
+        db.session.add(survey)
+        db.session.commit()
+        more_ids |= {"survey_id": survey.id, "question_id": survey.questions[0].id}
+    with app.app_context():  # a published event with an RSVP (cancel, attendance) and an open inquiry (reply, close)
+        from app.correspondence.models import Correspondence as Entry
+        from app.events.models import Event, EventRsvp
+        from app.inquiries.models import Inquiry
+
+        event = Event(title="交流会", description="説明", starts_at=utcnow() - timedelta(hours=1), place="会場",
+                      published_at=utcnow() - timedelta(days=1))
+        db.session.add(event)
+        db.session.flush()
+        db.session.add(EventRsvp(event_id=event.id, registrant_id=registrant.id, status="going"))
+        asked = Entry(registrant_id=registrant.id, occurred_at=utcnow(), channel_id=more_ids["code_id"],
+                      staff_name="(登録者からの問い合わせ)", subject="質問", body="本文")
+        db.session.add(asked)
+        db.session.flush()
+        inquiry = Inquiry(registrant_id=registrant.id, correspondence_id=asked.id, status="open")
+        db.session.add(inquiry)
+        db.session.commit()
+        more_ids |= {"event_id": event.id, "inquiry_id": inquiry.id}
+    with app.app_context():  # a draft article a slipped-through publish would show, a sent message
+        from app.articles.models import Article
+        from app.inbox.models import Message
+
+        article = Article(title="記事", body_markdown="本文", body_html="<p>本文</p>")
+        inbox_message = Message(subject="件名", body="本文", audience="all_active", sent_at=utcnow())
+        db.session.add_all([article, inbox_message])
+        db.session.commit()
+        more_ids |= {"article_id": article.id, "inbox_message_id": inbox_message.id}
     return {"registrant_id": registrant.id, "staff_id": target.id, "batch_id": batch_id, **more_ids}
 
 
@@ -276,7 +309,9 @@ def test_viewer_cannot_unlock_a_registrant_but_editor_can(app, make_staff, make_
 
 
 # portal pages whose id names something every registrant may see (an open job posting), not anyone's record
-SHARED_PORTAL_ENDPOINTS = {"portal_postings.detail"}
+SHARED_PORTAL_ENDPOINTS = {"portal_postings.detail", "portal_surveys.answer", "portal_events.detail",
+                           # published articles and their images; an inbox message opens only for its recipients
+                           "portal_articles.show", "portal_articles.image", "portal_inbox.show"}
 
 
 def test_portal_urls_carry_no_record_ids(app):
