@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, url_for
@@ -19,7 +19,7 @@ from app.auth.web import client_ip, is_staff, requires, settings
 from app.codes.models import CodeKind
 from app.codes.services import selectable
 from app.core.pagination import paginate
-from app.core.timeutil import TOKYO, to_tokyo, utcnow
+from app.core.timeutil import from_tokyo_input, to_tokyo_input, utcnow
 from app.extensions import db
 from app.staff.models import Permission
 
@@ -38,13 +38,6 @@ def _allow_image_upload(endpoint: str | None, _values: Any) -> None:
         request.max_content_length = max(settings().max_request_bytes, settings().image_max_bytes + UPLOAD_SLACK)
 
 
-def _utc(local: datetime | None) -> datetime | None:
-    """A date-time typed in Tokyo time as the naive UTC value it is stored as."""
-    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None) if local else None
-
-
-def _local(stored: datetime | None) -> datetime | None:
-    return to_tokyo(stored).replace(tzinfo=None) if stored else None  # type: ignore[union-attr]
 
 
 @bp.get("")
@@ -80,7 +73,7 @@ def _fill(form: forms.ArticleForm, article: Article) -> None:
     form.category.data, form.body_markdown.data = article.category_id or 0, article.body_markdown
     state = services.state_of(article)
     form.publication.data = state
-    form.publish_at.data = _local(article.publish_at) if state == services.SCHEDULED else None
+    form.publish_at.data = to_tokyo_input(article.publish_at) if state == services.SCHEDULED else None
 
 
 def _publish_at(form: forms.ArticleForm, article: Article | None) -> tuple[bool, datetime | None]:
@@ -91,7 +84,7 @@ def _publish_at(form: forms.ArticleForm, article: Article | None) -> tuple[bool,
         keep = article is not None and article.publish_at is not None and article.publish_at <= now
         return True, article.publish_at if keep else now.replace(microsecond=0)  # type: ignore[union-attr]
     if choice == services.SCHEDULED:
-        when = _utc(form.publish_at.data)
+        when = from_tokyo_input(form.publish_at.data)
         if when is None or when <= now:
             form.publish_at.errors = [*form.publish_at.errors, _("予約の公開日時は現在より後の日時にしてください。")]
             return False, None

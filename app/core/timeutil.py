@@ -19,6 +19,16 @@ def to_tokyo(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC).astimezone(TOKYO)
 
 
+def from_tokyo_input(local: datetime | None) -> datetime | None:
+    """A date-time typed in Tokyo time (a form field) as the naive UTC value it is stored as."""
+    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None) if local else None
+
+
+def to_tokyo_input(stored: datetime | None) -> datetime | None:
+    """A stored UTC value as the naive Tokyo date-time a form field or a spreadsheet cell shows."""
+    return stored.replace(tzinfo=UTC).astimezone(TOKYO).replace(tzinfo=None) if stored else None
+
+
 def fiscal_year(day: date) -> int:
     """Japanese fiscal year: 1 April to 31 March, named after the year it starts in."""
     return day.year if day.month >= 4 else day.year - 1

@@ -31,3 +31,21 @@ def reproducible_bytes(wb: Any, modified: datetime) -> bytes:
             info.external_attr = 0o600 << 16
             dst.writestr(info, content)
     return out.getvalue()
+
+
+class _InOrder:
+    """What zipfile needs of an output stream it cannot seek in: write and flush (the zip is written in order)."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+
+    def write(self, data: bytes) -> int:
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        """Nothing to do: the writer's spooled file is flushed when it is rewound and read."""
+
+
+def save_streaming(workbook: Any, out: Any) -> None:
+    """Save a (write-only) workbook into a forward-only writer such as app.outputs.services.HashingWriter."""
+    workbook.save(_InOrder(out))

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from app.admin import render, staff_blueprint
 from app.auth.web import client_ip, requires
-from app.core.timeutil import TOKYO, to_tokyo
+from app.core.timeutil import from_tokyo_input, to_tokyo
 from app.correspondence import forms, services
 from app.correspondence.models import Correspondence
 from app.extensions import db
@@ -22,10 +22,6 @@ from app.staff.models import Permission
 bp = staff_blueprint("correspondence", __name__, "/admin/correspondence")
 LIST_CRUMB = _l("対応履歴")
 
-
-def _utc(local: datetime) -> datetime:
-    """A date-time typed in Tokyo time as the naive UTC value it is stored as."""
-    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None)
 
 
 def _choices(selected: int | None = None) -> list[tuple[int, str]]:
@@ -59,7 +55,7 @@ def new(registrant_id: int) -> Any:
         form.occurred_at.data = to_tokyo(datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)).replace(
             tzinfo=None)
     if form.validate_on_submit():
-        entry = services.create(db.session, current_user, registrant.id, occurred_at=_utc(form.occurred_at.data),
+        entry = services.create(db.session, current_user, registrant.id, occurred_at=from_tokyo_input(form.occurred_at.data),
                                 channel_id=form.channel.data, subject=form.subject.data, body=form.body.data,
                                 outcome=form.outcome.data, follow_up_on=form.follow_up_on.data, ip=client_ip())
         db.session.commit()
@@ -91,7 +87,7 @@ def edit(correspondence_id: int) -> Any:
         form.subject.data, form.body.data = entry.subject, entry.body
         form.outcome.data, form.follow_up_on.data = entry.outcome or "", entry.follow_up_on
     if form.validate_on_submit():
-        changed = services.edit(db.session, current_user, entry, occurred_at=_utc(form.occurred_at.data),
+        changed = services.edit(db.session, current_user, entry, occurred_at=from_tokyo_input(form.occurred_at.data),
                                 channel_id=form.channel.data, subject=form.subject.data, body=form.body.data,
                                 outcome=form.outcome.data, follow_up_on=form.follow_up_on.data, ip=client_ip())
         db.session.commit()

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.core.timeutil import TOKYO, to_tokyo, tokyo_day_start_utc, utcnow
+from app.core.xlsx import save_streaming
 from app.events.models import Event, EventRsvp, RsvpStatus
 from app.mail.compose import eligible, recipients_sha256
 from app.mail.services import enqueue
@@ -426,24 +427,12 @@ def export_attendees(session: Session, actor: Any, event: Event, ip: str | None)
                           attendance_label(person.rsvp.attended) if status == RsvpStatus.GOING.value else ""])
             count += 1
     out = HashingWriter()
-    workbook.save(_Unseekable(out))
+    save_streaming(workbook, out)
     filename = f"tsunagu-event-{event.id}-attendees-{datetime.now(TOKYO):%Y%m%d-%H%M}.xlsx"
     record_output(session, actor, kind=OutputKind.XLSX, title=_("イベント参加者一覧: %(title)s", title=event.title),
                   filters={"event_id": event.id}, row_count=count, filename=filename, sha256=out.sha256, ip=ip)
     return Export(out, filename, count)
 
-
-class _Unseekable:
-    """What zipfile needs of a stream it cannot seek in (the zip is written in order)."""
-
-    def __init__(self, out: HashingWriter) -> None:
-        self._out = out
-
-    def write(self, data: bytes) -> int:
-        return self._out.write(data)
-
-    def flush(self) -> None:
-        """Nothing to do: the spooled file is flushed when it is rewound."""
 
 
 # --- mails ------------------------------------------------------------------------------------------------

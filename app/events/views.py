@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, flash, redirect, request, send_file, url_for
@@ -15,7 +14,7 @@ from app import audit
 from app.admin import render, staff_blueprint
 from app.admin.forms import ConfirmForm
 from app.auth.web import client_ip, requires, settings
-from app.core.timeutil import TOKYO, to_tokyo, utcnow
+from app.core.timeutil import from_tokyo_input, to_tokyo_input, utcnow
 from app.events import forms, services
 from app.events.models import Event, RsvpStatus
 from app.extensions import db
@@ -27,13 +26,6 @@ LIST_CRUMB = _l("イベント")
 ATTENDANCE_VALUES = {"yes": True, "no": False, "": None}
 
 
-def _utc(local: datetime | None) -> datetime | None:
-    """A date-time typed in Tokyo time as the naive UTC value it is stored as."""
-    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None) if local else None
-
-
-def _local(stored: datetime | None) -> datetime | None:
-    return to_tokyo(stored).replace(tzinfo=None) if stored else None  # type: ignore[union-attr]
 
 
 @bp.app_context_processor
@@ -72,15 +64,15 @@ def _event_form(event: Event | None, crumbs: list[tuple[Any, str | None]]) -> An
     form = forms.EventForm()
     if request.method == "GET" and event is not None:
         form.title.data, form.description.data = event.title, event.description
-        form.starts_at.data, form.ends_at.data = _local(event.starts_at), _local(event.ends_at)
+        form.starts_at.data, form.ends_at.data = to_tokyo_input(event.starts_at), to_tokyo_input(event.ends_at)
         form.place.data, form.online_url.data = event.place or "", event.online_url or ""
         form.capacity.data = "" if event.capacity is None else str(event.capacity)
-        form.rsvp_closes_at.data = _local(event.rsvp_closes_at)
+        form.rsvp_closes_at.data = to_tokyo_input(event.rsvp_closes_at)
     if form.validate_on_submit():
         values = {"title": form.title.data, "description": form.description.data.replace("\r\n", "\n"),
-                  "starts_at": _utc(form.starts_at.data), "ends_at": _utc(form.ends_at.data),
+                  "starts_at": from_tokyo_input(form.starts_at.data), "ends_at": from_tokyo_input(form.ends_at.data),
                   "place": form.place.data or None, "online_url": form.online_url.data or None,
-                  "capacity": form.capacity_value, "rsvp_closes_at": _utc(form.rsvp_closes_at.data)}
+                  "capacity": form.capacity_value, "rsvp_closes_at": from_tokyo_input(form.rsvp_closes_at.data)}
         saved = services.save_event(db.session, settings(), current_user, event, values, client_ip())
         db.session.commit()
         flash(_("イベントを保存しました。") if saved.published_at else

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +21,7 @@ from flask_login import current_user
 
 from app.admin import render, staff_blueprint
 from app.auth.web import client_ip, requires, settings
-from app.core.timeutil import TOKYO
+from app.core.timeutil import from_tokyo_input
 from app.extensions import db
 from app.mail import compose
 from app.mail.compose import Audience, AudienceCounts, ComposeError
@@ -35,10 +34,6 @@ log = logging.getLogger("tsunagu.mail")
 COMPOSE_CRUMB = _l("メール作成")
 TEMPLATES_CRUMB = _l("メールのひな形")
 
-
-def _utc(local: datetime) -> datetime:
-    """A date-time typed in Tokyo time as the naive UTC value it is stored as."""
-    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None)
 
 
 def _templates() -> list[MailTemplate]:
@@ -134,7 +129,7 @@ def _act(action: str, form: ComposeForm, audience: Audience, templates: list[Mai
         flash(_("テスト送信を受け付けました。あなたのメールアドレス宛てに届きます。"), "info")
         return shown
     if action == "send":
-        when = _utc(form.scheduled_at.data) if form.scheduled_at.data else None
+        when = from_tokyo_input(form.scheduled_at.data) if form.scheduled_at.data else None
         campaign = compose.queue_campaign(db.session, settings(), current_user, audience, subject, body, when,
                                           client_ip())
         db.session.commit()

@@ -14,7 +14,7 @@ from flask_login import current_user
 from app.admin import render, staff_blueprint
 from app.admin.forms import ConfirmForm
 from app.auth.web import client_ip, requires
-from app.core.timeutil import TOKYO, to_tokyo
+from app.core.timeutil import from_tokyo_input, to_tokyo_input
 from app.extensions import db
 from app.news import forms, services
 from app.news.models import NewsItem, VideoLink
@@ -41,13 +41,6 @@ def youtube_watch_url(video_id: str) -> str:
     return services.watch_url(video_id)
 
 
-def _utc(local: datetime | None) -> datetime | None:
-    """A date-time typed in Tokyo time as the naive UTC value it is stored as."""
-    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None) if local else None
-
-
-def _local(stored: datetime | None) -> datetime | None:
-    return to_tokyo(stored).replace(tzinfo=None) if stored else None  # type: ignore[union-attr]
 
 
 @bp.get("")
@@ -78,13 +71,13 @@ def _news_form(item: NewsItem | None, crumbs: list[tuple[Any, str | None]]) -> A
     if request.method == "GET":
         if item is not None:
             form.title.data, form.body.data = item.title, item.body
-            form.publish_from.data, form.publish_until.data = _local(item.publish_from), _local(item.publish_until)
+            form.publish_from.data, form.publish_until.data = to_tokyo_input(item.publish_from), to_tokyo_input(item.publish_until)
         else:
-            form.publish_from.data = _local(datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0))
+            form.publish_from.data = to_tokyo_input(datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0))
     preview = None
     if form.validate_on_submit():
         values = {"title": form.title.data, "body": form.body.data.replace("\r\n", "\n"),
-                  "publish_from": _utc(form.publish_from.data), "publish_until": _utc(form.publish_until.data)}
+                  "publish_from": from_tokyo_input(form.publish_from.data), "publish_until": from_tokyo_input(form.publish_until.data)}
         if form.preview.data:
             preview = values
         else:

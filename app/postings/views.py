@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import flash, redirect, request, url_for
@@ -13,7 +12,7 @@ from flask_login import current_user
 
 from app.admin import render, staff_blueprint
 from app.auth.web import client_ip, requires, settings
-from app.core.timeutil import TOKYO, to_tokyo
+from app.core.timeutil import from_tokyo_input, to_tokyo_input
 from app.extensions import db
 from app.postings import forms, services
 from app.postings.models import JobPosting, PostingCodeRole
@@ -26,13 +25,6 @@ STATUS_DONE = {"open": _l("求人を公開しました(募集中)。"), "closed"
                "filled": _l("求人を充足にしました。")}
 
 
-def _utc(local: datetime | None) -> datetime | None:
-    """A date-time typed in Tokyo time as the naive UTC value it is stored as."""
-    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None) if local else None
-
-
-def _local(stored: datetime | None) -> datetime | None:
-    return to_tokyo(stored).replace(tzinfo=None) if stored else None  # type: ignore[union-attr]
 
 
 @bp.app_context_processor
@@ -89,7 +81,7 @@ def _posting_form(posting: JobPosting | None, crumbs: list[tuple[Any, str | None
     current = services.PostingValues.of(db.session, posting) if posting else None
     form.load_choices(db.session, services.kept_code_ids(db.session, posting))
     if current is not None and not form.is_submitted():
-        form.fill_from(current, _local)
+        form.fill_from(current, to_tokyo_input)
     if form.is_submitted():
         saved = _save(form, posting)
         if saved is not None:
@@ -103,7 +95,7 @@ def _save(form: forms.PostingForm, posting: JobPosting | None) -> Any:
     if form.csrf_token.errors:
         flash(_("画面の有効期限が切れました。もう一度送信してください。"), "error")
         return None
-    values = form.values(_utc)
+    values = form.values(from_tokyo_input)
     problems = services.check(db.session, values, posting)
     for name, messages in problems.items():
         if not form[name].errors:  # a format error already says what is wrong with this field

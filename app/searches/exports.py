@@ -21,6 +21,7 @@ from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.orm import Session
 
 from app.core.timeutil import TOKYO
+from app.core.xlsx import save_streaming
 from app.outputs.models import OutputKind, OutputRecord
 from app.outputs.services import HashingWriter, record_output
 from app.registrants.models import Registrant, registrant_code
@@ -127,21 +128,9 @@ def write_xlsx(rows: Iterator[list[Any]], header: list[str], out: HashingWriter)
     for values in rows:
         sheet.append([_xlsx_cell(sheet, value) for value in values])
         count += 1
-    workbook.save(_Unseekable(out))
+    save_streaming(workbook, out)
     return count
 
-
-class _Unseekable:
-    """What zipfile needs of an output stream it cannot seek in: write and flush (the zip is written in order)."""
-
-    def __init__(self, out: HashingWriter) -> None:
-        self._out = out
-
-    def write(self, data: bytes) -> int:
-        return self._out.write(data)
-
-    def flush(self) -> None:
-        """Nothing to do: HashingWriter's spooled file is flushed when it is rewound and read."""
 
 
 def _xlsx_cell(sheet: Any, value: Any) -> Any:

@@ -18,7 +18,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.orm import Session
 
-from app.core.timeutil import TOKYO, to_tokyo
+from app.core.timeutil import TOKYO, to_tokyo_input
+from app.core.xlsx import save_streaming
 from app.outputs.models import OutputKind, OutputRecord
 from app.outputs.services import HashingWriter, record_output
 from app.registrants.models import Registrant
@@ -41,21 +42,6 @@ def _filename(survey: Survey, what: str) -> str:
     return f"tsunagu-survey-{survey.id}-{what}-{datetime.now(TOKYO):%Y%m%d-%H%M}.xlsx"
 
 
-def _local(moment: datetime | None) -> datetime | None:
-    return to_tokyo(moment).replace(tzinfo=None) if moment else None  # type: ignore[union-attr]
-
-
-class _Unseekable:
-    """zipfile writes the workbook in order; HashingWriter must only be written and flushed."""
-
-    def __init__(self, out: HashingWriter) -> None:
-        self._out = out
-
-    def write(self, data: bytes) -> int:
-        return self._out.write(data)
-
-    def flush(self) -> None:
-        """HashingWriter's spooled file is flushed when it is rewound."""
 
 
 # --- answers: one row per respondent -------------------------------------------------------------
@@ -95,7 +81,7 @@ def answer_table(session: Session, survey: Survey) -> tuple[list[str], list[list
                       SurveyResponse.submitted_at, SurveyResponse.updated_at)
             .join(Registrant, Registrant.id == SurveyResponse.registrant_id)
             .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.submitted_at, SurveyResponse.id))
-        rows = [[registrant_id, f"{family} {given}", _local(submitted), _local(updated),
+        rows = [[registrant_id, f"{family} {given}", to_tokyo_input(submitted), to_tokyo_input(updated),
                  *[_cell_value(q, answers[response_id][q.id]) for q in questions]]
                 for response_id, registrant_id, family, given, submitted, updated in people]
         return [_("登録者ID"), _("氏名"), _("回答日時"), _("最終修正日時"), *prompts], rows
@@ -126,7 +112,7 @@ def export_answers(session: Session, actor: Any, survey: Survey, ip: str | None)
     for row in rows:
         sheet.append([_text_cell(sheet, value) for value in row])
     out = HashingWriter()
-    workbook.save(_Unseekable(out))
+    save_streaming(workbook, out)
     filename = _filename(survey, "answers")
     record = record_output(session, actor, kind=OutputKind.XLSX, title=_("アンケート回答一覧"),
                            filters={"survey_id": survey.id, "named": survey.is_named}, row_count=len(rows),
@@ -146,7 +132,7 @@ def export_summary(session: Session, actor: Any, survey: Survey, ip: str | None)
     overview = workbook.active
     overview.title = _("概要")
     rows = [(_("タイトル"), survey.title), (_("状態"), str(services.STATE_LABELS[services.state_of(survey)])),
-            (_("受付開始"), _local(survey.opens_at or survey.published_at)), (_("締切"), _local(survey.closes_at)),
+            (_("受付開始"), to_tokyo_input(survey.opens_at or survey.published_at)), (_("締切"), to_tokyo_input(survey.closes_at)),
             (_("対象者数(現在)"), result.target), (_("回答数"), result.responses),
             (_("回答率(%)"), round(result.rate, 1) if result.rate is not None else None),
             (_("記名式"), _("はい") if survey.is_named else _("いいえ")),

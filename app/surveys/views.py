@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, flash, redirect, request, send_file, url_for
@@ -15,7 +14,7 @@ from app import audit
 from app.admin import render, staff_blueprint
 from app.admin.forms import ConfirmForm
 from app.auth.web import client_ip, requires
-from app.core.timeutil import TOKYO, to_tokyo
+from app.core.timeutil import from_tokyo_input, to_tokyo_input
 from app.extensions import db
 from app.searches.services import saved_searches, visible_saved_search
 from app.staff.models import Permission
@@ -27,13 +26,6 @@ bp = staff_blueprint("surveys_admin", __name__, "/admin/surveys")
 LIST_CRUMB = _l("アンケート")
 
 
-def _utc(local: datetime | None) -> datetime | None:
-    """A date-time typed in Tokyo time as the naive UTC value it is stored as."""
-    return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None) if local else None
-
-
-def _local(stored: datetime | None) -> datetime | None:
-    return to_tokyo(stored).replace(tzinfo=None) if stored else None  # type: ignore[union-attr]
 
 
 def _survey(survey_id: int) -> Survey:
@@ -93,7 +85,7 @@ def _settings_form(survey: Survey | None, crumbs: list[tuple[Any, str | None]]) 
     if request.method == "GET" and survey is not None:
         form.title.data, form.description.data = survey.title, survey.description
         form.audience.data, form.saved_search.data = survey.audience, survey.saved_search_id or 0
-        form.opens_at.data, form.closes_at.data = _local(survey.opens_at), _local(survey.closes_at)
+        form.opens_at.data, form.closes_at.data = to_tokyo_input(survey.opens_at), to_tokyo_input(survey.closes_at)
         form.answers_editable.data, form.is_named.data = survey.answers_editable, survey.is_named
     if form.validate_on_submit():
         saved_id = form.saved_search.data if form.audience.data == Audience.SAVED_SEARCH.value else None
@@ -102,7 +94,7 @@ def _settings_form(survey: Survey | None, crumbs: list[tuple[Any, str | None]]) 
         else:
             values = {"title": form.title.data, "description": (form.description.data or "").replace("\r\n", "\n")
                       or None, "audience": form.audience.data, "saved_search_id": saved_id or None,
-                      "opens_at": _utc(form.opens_at.data), "closes_at": _utc(form.closes_at.data),
+                      "opens_at": from_tokyo_input(form.opens_at.data), "closes_at": from_tokyo_input(form.closes_at.data),
                       "answers_editable": bool(form.answers_editable.data), "is_named": bool(form.is_named.data)}
             try:
                 saved = services.save_survey(db.session, current_user, survey, values, client_ip())
