@@ -195,8 +195,8 @@ class _Sheet:
                 if isinstance(value, str):
                     self.ws.cell(row=self.ws.max_row, column=column).data_type = "s"  # never a formula
                 elif isinstance(value, float):
-                    self.ws.cell(row=self.ws.max_row, column=column).number_format = "0.0%" \
-                        if headers[column - 1].endswith(_("率")) else "0.00"
+                    self.ws.cell(row=self.ws.max_row, column=column).number_format = \
+                        "0.0%" if isinstance(value, Rate) else "0.00"
         return header_row, self.ws.max_row
 
     def chart(self, kind: str, title: str, header_row: int, last_row: int, first_col: int, last_col: int,
@@ -233,8 +233,12 @@ def _cell_value(value: Any) -> Any:
     return value
 
 
-def _rate(part: int, whole: int | None) -> float | str:
-    return part / whole if whole else "-"
+class Rate(float):
+    """A share (0–1) that the workbook shows as a percentage."""
+
+
+def _rate(part: int, whole: int | None) -> Rate | str:
+    return Rate(part / whole) if whole else "-"
 
 
 def write_workbook(data: ReportData, out: Any) -> None:
@@ -350,7 +354,7 @@ def _messages(wb: Any, data: ReportData, lines: list[str]) -> None:
 def _surveys(wb: Any, data: ReportData, lines: list[str]) -> None:
     sheet = _Sheet(wb, _("アンケート"), _("アンケート"), lines)
     rows = [[s.title, s.opens, s.closes or "-", s.target if s.target is not None else "-", s.responses,
-             s.rate if s.rate is not None else "-"] for s in data.surveys]
+             Rate(s.rate) if s.rate is not None else "-"] for s in data.surveys]
     header, last = sheet.table(_("アンケートの回答率"),
                                [_("アンケート"), _("受付開始"), _("締切"), _("対象者"), _("回答数"), _("回答率")], rows)
     sheet.chart("bar", _("アンケートの回答数"), header, last, 5, 5)
@@ -366,7 +370,7 @@ def _events(wb: Any, data: ReportData, lines: list[str]) -> None:
     sheet = _Sheet(wb, _("イベント"), _("交流イベント"), lines)
     rows = [[e.starts_at, e.title + (_("(中止)") if e.cancelled else ""),
              e.capacity if e.capacity is not None else "-", e.going, e.waitlist, e.attended,
-             e.rate if e.rate is not None else "-"] for e in data.events]
+             Rate(e.rate) if e.rate is not None else "-"] for e in data.events]
     header, last = sheet.table(_("イベントの参加と出席"),
                                [_("開始日時"), _("イベント"), _("定員"), _("参加"), _("キャンセル待ち"), _("出席"), _("出席率")],
                                rows)

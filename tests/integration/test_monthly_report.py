@@ -146,6 +146,8 @@ def test_monthly_report_has_every_sheet_with_charts_and_the_right_figures(app, c
     overview = wb["概要"]
     assert row_starting(overview, "新規登録")[1] == 3
     assert row_starting(overview, "メッセージの既読率")[1] == 0.5
+    rate_cell = next(r for r in overview.iter_rows(min_col=1, max_col=2) if r[0].value == "メッセージの既読率")[1]
+    assert rate_cell.number_format == "0.0%"  # shown as 50.0%, not 0.5
     assert row_starting(overview, "満足度の平均(5段階)")[1] == 3.0
     assert row_starting(overview, "メール不達")[1] == 1
     messages = wb["メッセージ"]
