@@ -26,6 +26,7 @@ from app.core.templating import STATUS_LABELS
 from app.core.timeutil import tokyo_day_start_utc
 from app.events.models import Event, EventRsvp, RsvpStatus
 from app.inbox.models import Message, MessageRecipient
+from app.inquiries.models import Inquiry, InquiryStatus
 from app.mail.models import OutboxMessage, OutboxStatus
 from app.registrants.models import Registrant, RegistrantStatus, StatusChange
 from app.surveys.models import Audience, Survey, SurveyAnswer, SurveyKind, SurveyResponse
@@ -424,6 +425,26 @@ def event_attendance(session: Session, start: date, end: date, limit: int | None
             for title, starts, capacity, cancelled, going, waiting, came in session.execute(query)]
 
 
+UPCOMING_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Inquiries:
+    received: int  # in the period
+    answered: int  # of those, answered or closed
+    open_now: int  # waiting for staff, whenever they came
+
+
+def inquiry_counts(session: Session, start: date, end: date) -> Inquiries:
+    """Inquiries received on the days [start, end), how many of them have been answered, and how many wait now."""
+    done = sa.func.coalesce(sa.func.sum(sa.case((Inquiry.status != InquiryStatus.OPEN.value, 1), else_=0)), 0)
+    received, answered = session.execute(sa.select(sa.func.count(), done).where(
+        Inquiry.received_at >= _utc(start), Inquiry.received_at < _utc(end))).one()
+    waiting = session.scalar(sa.select(sa.func.count()).select_from(Inquiry)
+                             .where(Inquiry.status == InquiryStatus.OPEN.value))
+    return Inquiries(int(received), int(answered), int(waiting or 0))
+
+
 # --- the dashboard -----------------------------------------------------------------------------------------------
 
 @dataclass
@@ -442,6 +463,8 @@ class Dashboard:
     surveys: list[SurveyRow]
     satisfaction: Satisfaction
     events: list[EventRow]
+    upcoming_events: list[EventRow]  # the next 90 days: who has booked so far
+    inquiries: Inquiries
     missing_days: int  # closed days of the period without a summary yet (the CLI rollup fills them)
 
     @property
@@ -472,4 +495,6 @@ def dashboard(session: Session, period: str = DEFAULT_PERIOD, today: date | None
         articles=top_articles(session, start, end, today), messages=message_reads(session, start, end),
         mail=mail_series(session, buckets), surveys=survey_rates(session, start, end),
         satisfaction=satisfaction(session, start, end), events=event_attendance(session, start, end),
+        upcoming_events=event_attendance(session, tomorrow, tomorrow + timedelta(days=UPCOMING_DAYS)),
+        inquiries=inquiry_counts(session, start, end),
         missing_days=missing_summary_days(session, start, min(end, today)))

@@ -19,6 +19,7 @@ from app.core.timeutil import tokyo_day_start_utc, utcnow
 from app.events.models import Event, EventRsvp
 from app.extensions import db
 from app.inbox.models import Message, MessageRecipient
+from app.inquiries.models import Inquiry
 from app.mail.models import OutboxMessage
 from app.registrants.models import StatusChange
 from app.surveys.models import Survey, SurveyAnswer, SurveyQuestion, SurveyResponse
@@ -286,6 +287,30 @@ def test_dashboard_shows_the_figures(app, client, make_staff, make_registrant):
     with app.app_context():
         event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "analytics.view")).one()
         assert event.actor_id == staff.id
+
+
+def test_dashboard_shows_bookings_for_coming_events_and_inquiries(app, client, make_staff, make_registrant):
+    today = tokyo_today()
+    a, b, c = (make_registrant().id for _ in range(3))
+    with app.app_context():
+        soon = Event(title="交流会 冬", description="", capacity=2, published_at=utcnow(),
+                     starts_at=jst(today + timedelta(days=10), 14))
+        db.session.add(soon)
+        db.session.flush()
+        db.session.add_all([EventRsvp(event_id=soon.id, registrant_id=a, status="going"),
+                            EventRsvp(event_id=soon.id, registrant_id=b, status="going"),
+                            EventRsvp(event_id=soon.id, registrant_id=c, status="waitlist"),
+                            Inquiry(registrant_id=a, status="open", received_at=jst(today, 9)),
+                            Inquiry(registrant_id=b, status="answered", received_at=jst(today - timedelta(days=3), 9)),
+                            Inquiry(registrant_id=c, status="open", received_at=jst(today - timedelta(days=200), 9))])
+        db.session.commit()
+    staff = make_staff("viewer")
+    login(client, staff.email, STRONG_PASSWORD)
+    html = client.get("/admin/analytics/").get_data(as_text=True)
+    assert re.search(r"交流会 冬</td><td class=\"num\">2</td><td class=\"num\">2</td><td class=\"num\">1</td>", html)
+    assert re.search(r"期間中に受け付けた件数</dt><dd>2</dd>", html)
+    assert re.search(r"そのうち回答・完了した件数</dt><dd>1</dd>", html)
+    assert re.search(r"未対応\(現在\)</dt><dd>2 ", html)
 
 
 @pytest.mark.parametrize("period", ["weeks", "months"])
