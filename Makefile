@@ -5,7 +5,10 @@ STAMP := .venv/.installed-stamp
 FLASK := $(BIN)/flask --app app
 SYSTEM_TEST_PACKAGES := mariadb-server mariadb-client chromium fonts-noto-cjk fail2ban poppler-utils
 
-.PHONY: run test lint docs translations translations-update clean
+INFRA_STAMP := .venv/.infra-stamp
+INVENTORY ?=
+
+.PHONY: run test lint docs translations translations-update clean lint-infra test-infra deploy
 
 $(STAMP): pyproject.toml scripts/ensure-venv.sh
 	scripts/ensure-venv.sh
@@ -25,7 +28,7 @@ run: $(STAMP) translations
 	@$(FLASK) demo load
 	@scripts/run-demo.sh
 
-test: $(STAMP) translations
+test: $(STAMP) translations lint-infra
 	@scripts/ensure-system-packages.sh $(SYSTEM_TEST_PACKAGES)
 	$(BIN)/ruff check .
 	TSUNAGU_REQUIRE_MARIADB=1 TSUNAGU_REQUIRE_BROWSER=1 $(BIN)/pytest
@@ -36,6 +39,29 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m app.dbdoc docs
 	$(BIN)/python -m app.handover.schema docs/handover-schema.json
+
+# --- the appliance (Ansible roles, molecule scenario; docs/install.md) ---
+$(INFRA_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,infra]'
+	touch $(INFRA_STAMP)
+
+lint-infra: $(INFRA_STAMP)
+	$(BIN)/yamllint -s ansible roles inventories molecule .yamllint .ansible-lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
+
+# Builds the guest image when its recipe changed (else reuses it), then
+# create -> prepare -> converge -> idempotence -> verify -> destroy.
+test-infra: $(INFRA_STAMP)
+	scripts/build-guest-image.sh
+	PATH=$(CURDIR)/$(BIN):$$PATH CONTAINERS_CONF=$(CURDIR)/containers.conf $(BIN)/molecule test
+
+# make deploy INVENTORY=inventories/production CHECK=1   dry run: --check --diff (do this first)
+# make deploy INVENTORY=inventories/production           the real run
+# Optional: LIMIT=web (one group or host), ARGS='--ask-vault-pass'
+deploy: $(INFRA_STAMP)
+	@test -n "$(INVENTORY)" || { echo "usage: make deploy INVENTORY=inventories/<name> [CHECK=1] [LIMIT=...] [ARGS=...]"; exit 2; }
+	ANSIBLE_CONFIG=ansible/ansible.cfg PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-playbook \
+	  -i $(INVENTORY) ansible/site.yml $(if $(CHECK),--check --diff) $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
