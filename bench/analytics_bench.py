@@ -196,7 +196,7 @@ def _network(rng: random.Random, people: list[int], today: date) -> list[int]:
 
 
 def _seed(registrants: int, views: int) -> dict[str, Any]:
-    from app.analytics.rollup import tokyo_today
+    from app.core.timeutil import tokyo_today
     from app.extensions import db
 
     rng = random.Random(20261121)
@@ -269,9 +269,8 @@ def _dashboard(app: Any) -> dict[str, Any]:
 def _reports(app: Any) -> dict[str, Any]:
     from app import audit
     from app.analytics import report
-    from app.analytics.rollup import tokyo_today
     from app.analytics.services import add_months
-    from app.core.timeutil import fiscal_year
+    from app.core.timeutil import fiscal_year, tokyo_today
     from app.extensions import db
 
     today = tokyo_today()

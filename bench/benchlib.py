@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -91,3 +92,27 @@ def run_per_backend(backends: str, describe: str, measure: Callable[[str, str], 
             print(f"{backend}: {describe}", file=sys.stderr)
             results.append({"backend": backend, "error": error} if url is None else measure(backend, url))
     return results
+
+
+def run_bench(script: str, doc: str, counts: dict[str, int], worker: Callable[..., dict[str, Any]],
+              report: Callable[[list[dict[str, Any]]], None], backends: str = "sqlite,mariadb") -> None:
+    """The command line every per-backend bench shares: `--<count> N …` and `--backends`.
+
+    The parent runs `script --worker BACKEND --url URL` in a fresh process per backend with the same counts
+    and reports; the child calls `worker(backend, url, *counts)` and prints its figures as JSON.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in counts.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--backends", default=backends)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    values = [getattr(args, name.replace("-", "_")) for name in counts]
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.url, *values)))
+        return
+    options = [item for name, value in zip(counts, values, strict=True) for item in (f"--{name}", value)]
+    describe = ", ".join(f"{name} {value:,}" for name, value in zip(counts, values, strict=True))
+    report(run_per_backend(args.backends, describe,
+                           lambda backend, url: run_child(script, backend, url, *options)))

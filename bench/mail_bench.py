@@ -11,8 +11,6 @@ it prints figures and never fails a build on time.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import secrets
 import shutil
@@ -25,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchlib import load_line, progress, run_child, run_per_backend
+from benchlib import load_line, progress, run_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -171,24 +169,6 @@ def _report(results: list[dict[str, Any]]) -> None:
           "(other work on the machine slows the wall-clock figures)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipients", type=int, default=10_000)
-    parser.add_argument("--deliver", type=int, default=2_000)
-    parser.add_argument("--backends", default="sqlite,mariadb")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.url, args.recipients, args.deliver)))
-        return
-
-    results = run_per_backend(
-        args.backends, f"{args.recipients} recipients, deliver {args.deliver}",
-        lambda backend, url: run_child(__file__, backend, url, "--recipients", args.recipients,
-                                       "--deliver", args.deliver))
-    _report(results)
-
 
 if __name__ == "__main__":
-    main()
+    run_bench(__file__, __doc__, {"recipients": 10_000, "deliver": 2_000}, worker, _report)

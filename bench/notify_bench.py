@@ -13,8 +13,6 @@ process with a throwaway database. Not a test: it prints figures and never fails
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import secrets
 import shutil
@@ -25,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import load_line, progress, run_child, run_per_backend
+from benchlib import load_line, progress, run_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -166,24 +164,6 @@ def _report(results: list[dict[str, Any]]) -> None:
           "(other work on the machine slows the wall-clock figures)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--registrants", type=int, default=100_000)
-    parser.add_argument("--postings", type=int, default=1_000)
-    parser.add_argument("--backends", default="mariadb")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.url, args.registrants, args.postings)))
-        return
-
-    results = run_per_backend(
-        args.backends, f"{args.registrants} registrants, {args.postings} postings",
-        lambda backend, url: run_child(__file__, backend, url, "--registrants", args.registrants,
-                                       "--postings", args.postings))
-    _report(results)
-
 
 if __name__ == "__main__":
-    main()
+    run_bench(__file__, __doc__, {"registrants": 100_000, "postings": 1_000}, worker, _report, backends="mariadb")

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from app.analytics.models import PageView
 from app.analytics.recording import LOGIN_ENDPOINT
-from app.analytics.rollup import rollup, tokyo_today
-from app.core.timeutil import tokyo_day_start_utc, utcnow
+from app.analytics.rollup import rollup
+from app.core.timeutil import tokyo_day_start_utc, tokyo_today, utcnow
 from app.registrants.models import Registrant, RegistrantStatus
 
 DAYS = 90

@@ -18,11 +18,11 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from app.analytics import services
-from app.analytics.rollup import rollup_between, tokyo_today
+from app.analytics.rollup import rollup_between
 from app.analytics.services import Bucket
 from app.core.jpdate import ERAS, format_western
 from app.core.templating import STATUS_LABELS
-from app.core.timeutil import fiscal_year, to_tokyo
+from app.core.timeutil import fiscal_year, to_tokyo, tokyo_today
 from app.outputs.models import OutputKind, OutputRecord
 from app.outputs.services import HashingWriter, record_output
 

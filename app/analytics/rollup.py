@@ -23,15 +23,12 @@ from sqlalchemy.orm import Session
 
 from app.analytics.models import ActiveDay, PageView, PageViewDaily
 from app.analytics.recording import LOGIN_ENDPOINT
-from app.core.timeutil import to_tokyo, tokyo_day_start_utc, utcnow
+from app.core.timeutil import to_tokyo, tokyo_day_start_utc, tokyo_today
 
 log = logging.getLogger("tsunagu.analytics")
 TOTAL = "*"
 DASHBOARD_MAX_DAYS = 62  # a dashboard request rolls up at most this many missing days; the CLI does the rest
 
-
-def tokyo_today() -> date:
-    return to_tokyo(utcnow()).date()  # type: ignore[union-attr]
 
 
 @dataclass

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from app.analytics.models import ActiveDay, PageView, PageViewDaily
 from app.analytics.recording import LOGIN_ENDPOINT
-from app.analytics.rollup import TOTAL, tokyo_today
+from app.analytics.rollup import TOTAL
 from app.articles.models import Article
 from app.codes.models import Code
 from app.core.templating import STATUS_LABELS
-from app.core.timeutil import tokyo_day_start_utc
+from app.core.timeutil import tokyo_day_start_utc, tokyo_today
 from app.events.models import Event, EventRsvp, RsvpStatus
 from app.inbox.models import Message, MessageRecipient
 from app.inquiries.models import Inquiry, InquiryStatus

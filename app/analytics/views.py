@@ -18,8 +18,9 @@ from flask_login import current_user
 from app import audit
 from app.admin import render, staff_blueprint
 from app.analytics import charts, forms, report, services
-from app.analytics.rollup import DASHBOARD_MAX_DAYS, rollup, tokyo_today
+from app.analytics.rollup import DASHBOARD_MAX_DAYS, rollup
 from app.auth.web import client_ip, requires
+from app.core.timeutil import tokyo_today
 from app.extensions import db
 from app.staff.models import Permission
 

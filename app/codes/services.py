@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.codes.models import Code, CodeKind, CodeLabel
-from app.core.timeutil import to_tokyo, utcnow
+from app.core.timeutil import to_tokyo, tokyo_today
 
 KIND_LABELS: dict[str, Any] = {
     CodeKind.REGION.value: _l("地域(離島を含む市町村)"),
@@ -52,9 +52,6 @@ class CodeError(Exception):
         super().__init__("; ".join(messages))
         self.messages = messages
 
-
-def tokyo_today() -> date:
-    return to_tokyo(utcnow()).date()  # type: ignore[union-attr]
 
 
 def _day(value: date | datetime | None) -> date | None:

@@ -19,6 +19,11 @@ def to_tokyo(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC).astimezone(TOKYO)
 
 
+def tokyo_today() -> date:
+    """Today's date in Asia/Tokyo (the day the users live in, whatever the server's zone)."""
+    return datetime.now(TOKYO).date()
+
+
 def from_tokyo_input(local: datetime | None) -> datetime | None:
     """A date-time typed in Tokyo time (a form field) as the naive UTC value it is stored as."""
     return local.replace(tzinfo=TOKYO).astimezone(UTC).replace(tzinfo=None) if local else None

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.codes.models import Code, CodeKind
 from app.core.templating import STATUS_LABELS
-from app.core.timeutil import fiscal_year, to_tokyo, tokyo_day_start_utc, utcnow
+from app.core.timeutil import fiscal_year, to_tokyo, tokyo_day_start_utc, tokyo_today
 from app.mail.models import MailCampaign, OutboxMessage, OutboxStatus
 from app.outputs.services import HashingWriter
 from app.registrants.models import Registrant, RegistrantStatus, registrant_code
@@ -68,9 +68,6 @@ class Period:
         return {"fiscal_year": self.fiscal_year, "from": self.months[0].isoformat(),
                 "to": _next_month(self.months[-1]).isoformat()}
 
-
-def tokyo_today() -> date:
-    return to_tokyo(utcnow()).date()  # type: ignore[union-attr]
 
 
 def period_for(year: int | None, today: date | None = None) -> Period:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.core.jpdate import format_wareki, format_western
-from app.core.timeutil import to_tokyo, utcnow
+from app.core.timeutil import to_tokyo, tokyo_today, utcnow
 from app.documents import fields
 from app.documents.default_template import DATA_FILE
 from app.documents.models import TEMPLATE_MAX_BYTES, FormTemplate
@@ -208,9 +208,6 @@ def form_values(registrant: Registrant, *, today: date, era: bool = True) -> dic
         "remarks": " / ".join(remarks),
     }
 
-
-def tokyo_today() -> date:
-    return _tokyo_date(utcnow())
 
 
 def age_on(birth: date, day: date) -> int:

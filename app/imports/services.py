@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.core.jpdate import DateFormatError, parse_date
-from app.core.timeutil import TOKYO, utcnow
+from app.core.timeutil import TOKYO, tokyo_today, utcnow
 from app.imports.models import ImportBatch, ImportMapping
 from app.registrants import records
 from app.registrants.accounts import send_invitation
@@ -692,9 +692,6 @@ def discard_batch(session: Session, actor: Any, batch: ImportBatch, ip: str | No
     audit.record(session, actor, "import.discard", f"import_batch:{batch.id}", {"sha256": batch.sha256}, ip)
     session.commit()
 
-
-def tokyo_today() -> date:
-    return datetime.now(TOKYO).date()
 
 
 PRELOAD_ROWS = 500  # record ids per preload query (SQLite allows 32,766 bound values per statement)

@@ -47,8 +47,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.codes.services import tokyo_today
-from app.core.timeutil import utcnow
+from app.core.timeutil import tokyo_today, utcnow
 from app.mail import compose
 from app.mail.models import CampaignStatus, MailCampaign, OutboxMessage, OutboxStatus
 from app.mail.services import SUBJECT_MAX, header_safe, is_address, mail_domain, new_message_id

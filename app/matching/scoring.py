@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.codes.models import Code
-from app.codes.services import tokyo_today
-from app.core.timeutil import utcnow
+from app.core.timeutil import tokyo_today, utcnow
 from app.correspondence.models import Correspondence
 from app.matching.models import MatchCandidate, MatchWeight
 from app.matching.services import (

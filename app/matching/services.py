@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.codes.models import Code, CodeKind
-from app.codes.services import tokyo_today
+from app.core.timeutil import tokyo_today
 from app.postings.models import JobPosting, PostingCodeRole, posting_code
 from app.registrants.models import Registrant, RegistrantStatus, registrant_code
 

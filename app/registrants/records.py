@@ -22,9 +22,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.codes.models import Code, CodeKind
-from app.codes.services import tokyo_today, valid_on
+from app.codes.services import valid_on
 from app.core.jpdate import DateFormatError, parse_date
-from app.core.timeutil import fiscal_year_end, utcnow
+from app.core.timeutil import fiscal_year_end, tokyo_today, utcnow
 from app.registrants.models import ConsentKind, ConsentRecord, Registrant, RegistrantStatus, StatusChange
 from app.registrants.normalise import clean, name_key, registrant_search_text
 from app.sync.models import DuplicateCandidate, QuarantinedRecord

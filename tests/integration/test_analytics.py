@@ -12,10 +12,10 @@ from flask import render_template_string
 
 from app.analytics.models import ActiveDay, PageView, PageViewDaily
 from app.analytics.recording import recording_engine
-from app.analytics.rollup import rollup, tokyo_today
+from app.analytics.rollup import rollup
 from app.articles.models import Article
 from app.audit.models import AuditEvent
-from app.core.timeutil import tokyo_day_start_utc, utcnow
+from app.core.timeutil import tokyo_day_start_utc, tokyo_today, utcnow
 from app.events.models import Event, EventRsvp
 from app.extensions import db
 from app.inbox.models import Message, MessageRecipient

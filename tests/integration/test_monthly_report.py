@@ -14,9 +14,8 @@ from openpyxl import load_workbook
 
 from app.analytics.models import PageView
 from app.analytics.report import fiscal_year_label
-from app.analytics.rollup import tokyo_today
 from app.analytics.services import add_months
-from app.core.timeutil import fiscal_year, tokyo_day_start_utc, utcnow
+from app.core.timeutil import fiscal_year, tokyo_day_start_utc, tokyo_today, utcnow
 from app.events.models import Event, EventRsvp
 from app.extensions import db
 from app.inbox.models import Message, MessageRecipient
