@@ -92,11 +92,12 @@ def test_server_tokens_prod(host, name):
 
 
 def test_static_served_by_apache(host, name):
-    root = "/opt/tsunagu/current/app/static"
+    root = "/opt/tsunagu/current/static"
     files = host.run(f"find -L {root} -type f -name '*.css'").stdout.split()
-    if not files:
-        pytest.skip("no static files installed yet")
+    assert files, f"no stylesheet under {root}: the release's static link is missing"
     path = "/static/" + files[0][len(root) + 1 :]
+    served = curl(host, name, f"-o /dev/null -w '%{{http_code}} %{{content_type}}' https://{name}{path}")
+    assert served.stdout.startswith("200 text/css")
     values = dict(headers(host, name, path))
     assert values["cache-control"].startswith("public, max-age=")
     assert values["x-frame-options"] == "DENY"
