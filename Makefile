@@ -4,6 +4,8 @@ BIN := .venv/bin
 STAMP := .venv/.installed-stamp
 FLASK := $(BIN)/flask --app app
 SYSTEM_TEST_PACKAGES := mariadb-server mariadb-client chromium fonts-noto-cjk fail2ban poppler-utils
+# the molecule guests: podman with runc (crun fails on these hosts, see containers.conf), debootstrap
+INFRA_SYSTEM_PACKAGES := podman runc conmon netavark aardvark-dns catatonit iptables debootstrap
 
 INFRA_STAMP := .venv/.infra-stamp
 INVENTORY ?=
@@ -52,6 +54,7 @@ lint-infra: $(INFRA_STAMP)
 # Builds the guest image when its recipe changed (else reuses it), then
 # create -> prepare -> converge -> idempotence -> verify -> destroy.
 test-infra: $(INFRA_STAMP)
+	@scripts/ensure-system-packages.sh $(INFRA_SYSTEM_PACKAGES)
 	scripts/build-guest-image.sh
 	PATH=$(CURDIR)/$(BIN):$$PATH CONTAINERS_CONF=$(CURDIR)/containers.conf $(BIN)/molecule test
 

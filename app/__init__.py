@@ -144,10 +144,11 @@ BLUEPRINT_MODULES = (
 def _register_blueprints(app: Flask) -> None:
     from importlib import import_module
 
-    from app.admin import STAFF_BLUEPRINTS
+    from app.admin import STAFF_BLUEPRINTS, admin_nav
     from app.extensions import login_manager
 
     for module in BLUEPRINT_MODULES:
         app.register_blueprint(import_module(module).bp)
+    app.add_template_global(admin_nav)
     login_manager.blueprint_login_views = {"portal": "portal.login"} | {
         name: "admin.login" for name in STAFF_BLUEPRINTS}

@@ -154,8 +154,8 @@ def totp_disable() -> Any:
 def dashboard() -> Any:
     counts = registrants.status_counts(db.session)
     by_region = registrants.counts_by_region(db.session)
-    locked = len(auth.locked_accounts(db.session, "registrant")) + len(auth.locked_accounts(db.session, "staff"))
-    return render("admin/dashboard.html", [], counts=counts, by_region=by_region, locked=locked)
+    return render("admin/dashboard.html", [], counts=counts, by_region=by_region,
+                  locked=auth.count_locked(db.session))
 
 
 # --- registrants (read-only in this shell) ---------------------------------------------------------

@@ -169,6 +169,13 @@ def locked_accounts(session: Session, kind: str) -> list[Any]:
     ))
 
 
+def count_locked(session: Session) -> int:
+    """Registrant and staff accounts locked right now (the dashboard's figure)."""
+    now = utcnow()
+    return sum(session.scalar(sa.select(sa.func.count()).where(model.locked_until > now)) or 0
+               for model in (_account_model("registrant"), _account_model("staff")))
+
+
 def check_new_password(settings: Settings, password: str, login: str) -> list[str]:
     return policy_errors(
         password, login, min_length=settings.password_min_length,

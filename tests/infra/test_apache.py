@@ -140,10 +140,25 @@ def test_request_body_limit(host, name):
         host.run(f"rm -f {big}")
 
 
-def test_access_log_in_combined_format(host, name):
-    curl(host, name, f"-o /dev/null -A tsunagu-infra-probe https://{name}/healthz")
+def probe_log_line(host, name, path: str, agent: str) -> str:
+    curl(host, name, f"-o /dev/null -A {agent} 'https://{name}{path}'")
     log = host.file("/var/log/apache2/tsunagu_access.log").content_string
-    line = [entry for entry in log.splitlines() if "tsunagu-infra-probe" in entry][-1]
+    return [entry for entry in log.splitlines() if agent in entry][-1]
+
+
+def test_access_log_in_combined_format(host, name):
+    line = probe_log_line(host, name, "/healthz", "tsunagu-infra-probe")
     assert line.startswith("127.0.0.1 ")
     assert '"GET /healthz HTTP/' in line
     assert line.endswith('"tsunagu-infra-probe"')
+
+
+def test_access_log_keeps_no_search_terms_and_no_mailed_tokens(host, name):
+    searched = probe_log_line(host, name, "/admin/search?name=ProbeSurname&page=2", "tsunagu-infra-search")
+    assert '"GET /admin/search HTTP/' in searched
+    assert "ProbeSurname" not in searched
+    for path in ("/account/setup/ProbeToken1", "/account/reset/ProbeToken2", "/register/verify/ProbeToken3",
+                 "/mail/unsubscribe/ProbeToken4"):
+        line = probe_log_line(host, name, path, "tsunagu-infra-token")
+        assert '"GET [one-time link] HTTP/' in line
+        assert "ProbeToken" not in line

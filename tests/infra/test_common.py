@@ -65,6 +65,13 @@ def test_admin_user_has_key_and_sudo_but_no_password(host):
     assert host.file("/etc/sudoers.d/tsunagu-admins").contains("^%tsunagu-admins ALL=")
 
 
+def test_sudo_log_is_rotated(host):
+    assert host.file("/etc/sudoers.d/tsunagu-admins").contains("logfile=/var/log/sudo.log")
+    debug = host.run("logrotate --debug /etc/logrotate.d/tsunagu-sudo")
+    assert debug.rc == 0, debug.stderr
+    assert "/var/log/sudo.log" in debug.stdout + debug.stderr
+
+
 def _sshd_effective(host) -> dict[str, str]:
     settings: dict[str, str] = {}
     for line in host.check_output("sshd -T").splitlines():

@@ -51,3 +51,28 @@ def test_viewer_sees_no_admin_menu_items_and_no_unlock_button(app, client, make_
     assert "山田 花子" in page
     assert "/unlock" not in page
     assert "/admin/staff" not in page and "/admin/audit" not in page
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    assert re.search(r'ロック中のアカウント</a></span><span class="stat-value">1<', dashboard)
+
+
+def _menu(page: str) -> str:
+    return page[page.index('<ul class="nav-groups">'):page.index('<div class="whoami">')]
+
+
+def test_the_reused_menu_follows_the_role_the_language_and_the_page(app, make_staff):
+    """The menu is rendered once per role, language and page and reused: an administrator's menu must never
+    reach a viewer, and the current page's mark moves with the page."""
+    admin, viewer = app.test_client(), app.test_client()
+    login(admin, make_staff("administrator").email, STRONG_PASSWORD)
+    login(viewer, make_staff("viewer").email, STRONG_PASSWORD)
+    for _ in range(2):  # the second round is served from the kept copies
+        admin_menu = _menu(admin.get("/admin/").get_data(as_text=True))
+        viewer_menu = _menu(viewer.get("/admin/").get_data(as_text=True))
+        assert 'href="/admin/staff' in admin_menu and 'href="/admin/audit' in admin_menu
+        assert "/admin/staff" not in viewer_menu and "/admin/audit" not in viewer_menu
+        assert 'href="/admin/" aria-current="page"' in viewer_menu
+        on_list = _menu(viewer.get("/admin/registrants").get_data(as_text=True))
+        assert 'href="/admin/registrants" aria-current="page"' in on_list
+        assert 'href="/admin/" aria-current' not in on_list
+    viewer.get("/lang/en?next=/admin/")
+    assert "ダッシュボード" in viewer_menu and "ダッシュボード" not in _menu(viewer.get("/admin/").get_data(as_text=True))
