@@ -10,7 +10,7 @@ INFRA_SYSTEM_PACKAGES := podman runc conmon netavark aardvark-dns catatonit ipta
 INFRA_STAMP := .venv/.infra-stamp
 INVENTORY ?=
 
-.PHONY: run test lint docs translations translations-update clean lint-infra test-infra deploy
+.PHONY: run test lint docs translations translations-update clean lint-infra test-infra deploy audit-deps lock
 
 $(STAMP): pyproject.toml scripts/ensure-venv.sh
 	scripts/ensure-venv.sh
@@ -30,10 +30,19 @@ run: $(STAMP) translations
 	@$(FLASK) demo load
 	@scripts/run-demo.sh
 
-test: $(STAMP) translations lint-infra
+test: $(STAMP) translations lint-infra audit-deps
 	@scripts/ensure-system-packages.sh $(SYSTEM_TEST_PACKAGES)
 	$(BIN)/ruff check .
 	TSUNAGU_REQUIRE_MARIADB=1 TSUNAGU_REQUIRE_BROWSER=1 $(BIN)/pytest
+	$(MAKE) --no-print-directory test-infra
+
+# Supply chain (docs/supply-chain.md): pip-audit over requirements.lock, bandit over app/ -> build/audit/
+audit-deps: $(STAMP)
+	$(BIN)/python -m security.supply_chain
+
+# Re-resolve requirements.lock from pyproject.toml (ARGS='--upgrade-package jinja2' to take a fix)
+lock: $(STAMP)
+	$(BIN)/python -m security.supply_chain lock $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -89,7 +89,7 @@ def admin_nav() -> Markup:
     menus: dict[tuple[Any, ...], Markup] = current_app.extensions.setdefault("tsunagu.admin_menus", {})
     menu = menus.get(key)
     if menu is None:
-        menu = Markup(render_template("admin/_nav.html"))  # noqa: S704 (an autoescaped template's output)
+        menu = Markup(render_template("admin/_nav.html"))  # noqa: S704 (an autoescaped template's output)  # nosec B704
         if not current_app.debug and len(menus) < MENU_CACHE_LIMIT:
             menus[key] = menu
     return menu
