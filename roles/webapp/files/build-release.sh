@@ -4,10 +4,11 @@
 #   build-release.sh SOURCE_DIR BUILD_DIR PYTHON [pip args...]
 #
 # The release id is <version>-<hash>, the hash being of the files that go into the release (app/,
-# migrations/, pyproject.toml, babel.cfg), so the same tree always gives the same id and a second
-# deploy builds nothing. The result is BUILD_DIR/<id>.tar with:
-#   wheels/      tsunagu-<version>-py3-none-any.whl and every dependency as a wheel (the guests have
-#                no index: they install with pip --no-index --find-links)
+# migrations/, pyproject.toml, requirements.lock, babel.cfg), so the same tree always gives the same id
+# and a second deploy builds nothing. The result is BUILD_DIR/<id>.tar with:
+#   wheels/      tsunagu-<version>-py3-none-any.whl and every dependency as a wheel, exactly the versions
+#                and hashes of requirements.lock (the ones `make audit-deps` audits); the guests have
+#                no index: they install with pip --no-index --find-links
 #   migrations/  Alembic revisions for `flask db upgrade -d`
 #   docs/        the operator documents the units link to
 # Prints one JSON line: {"release": ID, "tarball": PATH, "built": true|false, "python": "3.11"}.
@@ -19,7 +20,7 @@ shift 3
 
 cd "$src"
 version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
-hash=$(find app migrations pyproject.toml babel.cfg -type f \
+hash=$(find app migrations pyproject.toml requirements.lock babel.cfg -type f \
          ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.mo' -print0 \
        | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-10)
 release="$version-$hash"
@@ -42,7 +43,7 @@ tar -C "$src" --exclude='__pycache__' --exclude='*.pyc' -cf - app migrations pyp
 "$py" -m babel.messages.frontend compile --statistics -d "$work/src/app/translations" -D messages >&2
 
 "$py" -m pip wheel -q --no-deps --wheel-dir "$work/rel/wheels" "$work/src" "$@" >&2
-"$py" -m pip wheel -q --wheel-dir "$work/rel/wheels" "$@" "$work"/rel/wheels/tsunagu-*.whl >&2
+"$py" -m pip wheel -q --require-hashes --wheel-dir "$work/rel/wheels" "$@" -r "$src/requirements.lock" >&2
 cp -a "$work/src/migrations" "$work/rel/migrations"
 find "$work/rel/migrations" -name '__pycache__' -prune -exec rm -rf {} +
 cp -a "$src"/docs/*.md "$work/rel/docs/"
