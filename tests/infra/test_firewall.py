@@ -44,10 +44,8 @@ def test_open_services_per_guest(host):
     assert ports == []
 
 
-def test_db_rich_rule_names_each_web_guest(host):
-    if host.backend.get_hostname() != "tsunagu-db1":
-        pytest.skip("db guest only")
-    rules = host.check_output("firewall-cmd --zone=drop --list-rich-rules").splitlines()
+def test_db_rich_rule_names_each_web_guest():
+    rules = testinfra.get_host(DB1).check_output("firewall-cmd --zone=drop --list-rich-rules").splitlines()
     mysql_rules = [r for r in rules if 'port="3306"' in r]
     assert mysql_rules == [
         'rule family="ipv4" source address="10.89.77.10" port port="3306" protocol="tcp" accept'
