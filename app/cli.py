@@ -13,9 +13,10 @@ def init_app(app: Flask) -> None:
     from app.imports.cli import import_cli
     from app.lifecycle.cli import lifecycle_cli
     from app.mail.cli import mail_cli
+    from app.register.cli import register_cli
     from app.staff.cli import staff_cli
     from app.sync.cli import sync_cli
 
     for group in (staff_cli, audit_cli, demo_cli, mail_cli, lifecycle_cli, handover_cli, sync_cli, import_cli,
-                  events_cli, analytics_cli, report_cli, articles_cli):
+                  events_cli, analytics_cli, report_cli, articles_cli, register_cli):
         app.cli.add_command(group)
