@@ -165,7 +165,10 @@ def index() -> Any:
 # --- exports ------------------------------------------------------------------------------------
 
 def _back_to(search_query: str) -> Any:
-    return redirect(url_for(".index") + (f"?{search_query}" if search_query else ""))
+    """Back to the search the form came from; its parameters re-encoded, so that a tampered `query` field can
+    never put raw text (a line break, another header) into the Location header."""
+    args = urlencode(list(_decoded(search_query).items(multi=True)))
+    return redirect(url_for(".index") + (f"?{args}" if args else ""))
 
 
 @bp.post("/export/csv")
