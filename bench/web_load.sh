@@ -107,6 +107,9 @@ printf '%-28s %10s %10s %9s %9s %10s\n' "logged-in $PAGE" "$page_rps" "$(to_ms "
   "$page_n"
 printf '%-28s %10s %10s %9s %9s %10s\n' "static $STATIC" "$static_rps" "$(to_ms "$static_p99")" "$static_http" \
   "$static_sock" "$static_n"
+for label in page static; do  # wrk's own breakdown (connect/read/write/timeout), when there were socket errors
+  grep -h "Socket errors" "$work/$label.txt" | sed "s/^ */$label: /" || true
+done
 awk -v a="$page_rps" -v b="$static_rps" 'BEGIN { printf "ratio logged-in / static: %.3f (%.1f%%)\n", a / b, 100 * a / b }'
 awk -v p="$(to_ms "$page_p99")" -v e="$((page_http + page_sock))" 'BEGIN {
   printf "target (issue 7): 0 errors, p99 < 200 ms on the logged-in page: %s\n", (e == 0 && p < 200) ? "met" : "NOT met" }'

@@ -517,11 +517,13 @@ def _register_sheet(wb: Any, report: Report) -> None:
     sheet.row([])
     sheet.row(["OSアカウント / OS accounts"], bold=True)
     if register["collected"].get("os_accounts"):
-        sheet.row(["ホスト / Host", "ユーザー / User", "グループ / Groups", "バックアップ読取 / Reads backups"], bold=True)
+        sheet.row(["ホスト / Host", "ユーザー / User", "グループ / Groups", "バックアップ読取 / Reads backups",
+                   "読める対象 / Can read", "経路 / Via"], bold=True)
         for account in register["os_accounts"]:
             groups = account.get("groups") or []
             sheet.row([account.get("host", ""), account.get("user", ""),
-                       ", ".join(groups) if isinstance(groups, list) else str(groups), account.get("can_read_backups")])
+                       ", ".join(groups) if isinstance(groups, list) else str(groups), account.get("can_read_backups"),
+                       account.get("reads", ""), account.get("via", "")])
     else:
         sheet.row(["未収集 / not collected (register-infra.json)"])
 
