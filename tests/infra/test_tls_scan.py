@@ -15,20 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from tests.infra.conftest import ADDRESSES, WEB1
-
-sslyze = pytest.importorskip("sslyze", reason="sslyze is part of the infra extra: pip install -e '.[infra]'")
-
-from cryptography import x509  # noqa: E402  (after the importorskip, like sslyze's own modules)
-from sslyze.mozilla_tls_profile.tls_config_checker import (  # noqa: E402
+import sslyze  # the infra extra (pip install -e '.[infra]'): missing, this module errors rather than skips
+from cryptography import x509
+from sslyze.mozilla_tls_profile.tls_config_checker import (
     SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
     MozillaTlsConfiguration,
     ServerNotCompliantWithTlsConfiguration,
     TlsConfigurationEnum,
     check_server_against_tls_configuration,
 )
-from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument  # noqa: E402
+from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
+
+from tests.infra.conftest import ADDRESSES, WEB1
 
 testinfra_hosts = [WEB1]
 
