@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, url_for
+from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from app.auth.web import PUBLIC, registrant_required, required_permission
 from app.staff.models import ROLE_PERMISSIONS, Role
+from tests.integration.test_permissions import url_of
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 
@@ -81,11 +82,7 @@ def attacked_rules(app: Flask) -> list[Rule]:
 
 
 def url_for_rule(app: Flask, rule: Rule, ids: dict[str, Any]) -> str:
-    values = {**NAMED_ARGUMENTS, **ids}
-    missing = set(rule.arguments) - set(values)
-    assert not missing, f"{rule.rule}: no value for {sorted(missing)}; add a row to the ids in tests/security"
-    with app.test_request_context():
-        return url_for(rule.endpoint, **{name: values[name] for name in rule.arguments})
+    return url_of(app, rule, {**NAMED_ARGUMENTS, **ids})
 
 
 def get_pages(app: Flask, ids: dict[str, Any]) -> list[tuple[str, str]]:
