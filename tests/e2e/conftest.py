@@ -226,6 +226,23 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., An
         yield factory
 
 
+def _body_closed_before_sending(app: Any) -> Callable[..., list[bytes]]:
+    """The app with its response body read and closed before the server writes it.
+
+    werkzeug's development server skips the body's close() when the browser drops the connection
+    while the server drains the request (a cancelled icon or stylesheet fetch): the static file then
+    stays open until garbage collection reports it as a ResourceWarning in whatever test runs next.
+    """
+    def buffered(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+    return buffered
+
+
 @pytest.fixture
 def served(app: Any) -> Iterator[str]:
     """The test's own `app` (its database and settings) served from a thread on 127.0.0.1; its base URL."""
@@ -233,7 +250,7 @@ def served(app: Any) -> Iterator[str]:
 
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _body_closed_before_sending(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
