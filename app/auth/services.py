@@ -170,10 +170,11 @@ def locked_accounts(session: Session, kind: str) -> list[Any]:
 
 
 def count_locked(session: Session) -> int:
-    """Registrant and staff accounts locked right now (the dashboard's figure)."""
+    """Registrant and staff accounts locked right now (the dashboard's figure), in one query."""
     now = utcnow()
-    return sum(session.scalar(sa.select(sa.func.count()).where(model.locked_until > now)) or 0
-               for model in (_account_model("registrant"), _account_model("staff")))
+    locked = [sa.select(sa.func.count()).where(model.locked_until > now).scalar_subquery()
+              for model in (_account_model("registrant"), _account_model("staff"))]
+    return session.scalar(sa.select(locked[0] + locked[1])) or 0
 
 
 def check_new_password(settings: Settings, password: str, login: str) -> list[str]:
@@ -223,24 +224,30 @@ def start_session(session: Session, account: Any) -> str:
     return token
 
 
-def resume_session(session: Session, settings: Settings, token: str | None, kind: str, account_id: int) -> bool:
-    """True if the token is a live session of this account; expired ones are deleted."""
-    if not token:
-        return False
-    row = session.scalar(sa.select(LoginSession).where(LoginSession.token_hash == _token_hash(token)))
-    if row is None or row.account_kind != kind or row.account_id != account_id:
-        return False
+def resume_session(session: Session, settings: Settings, token: str | None, kind: str, account_id: int) -> Any:
+    """The account, if the token is a live session of it (one query for both); expired sessions are deleted."""
+    if not token or kind not in REALM_OF_KIND:
+        return None
+    model = _account_model(kind)
+    found = session.execute(
+        sa.select(LoginSession, model).join(model, model.id == LoginSession.account_id)
+        .where(LoginSession.token_hash == _token_hash(token), LoginSession.account_kind == kind,
+               LoginSession.account_id == account_id)
+    ).first()
+    if found is None:
+        return None
+    row, account = found
     now = utcnow()
     idle = now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
     too_old = now - row.created_at > timedelta(hours=settings.session_absolute_hours)
     if idle or too_old:
         session.delete(row)
         session.commit()
-        return False
+        return None
     if now - row.last_seen_at > timedelta(seconds=30):
         row.last_seen_at = now
         session.commit()
-    return True
+    return account
 
 
 def end_session(session: Session, token: str | None) -> None:

@@ -38,10 +38,7 @@ def _load_user(user_key: str) -> Any:
     kind, _, raw_id = user_key.partition(":")
     if not raw_id.isdigit():
         return None
-    account_id = int(raw_id)
-    if not services.resume_session(db.session, settings(), session.get(SESSION_TOKEN_KEY), kind, account_id):
-        return None
-    account = services.load_account(db.session, kind, account_id)
+    account = services.resume_session(db.session, settings(), session.get(SESSION_TOKEN_KEY), kind, int(raw_id))
     if account is None or not account.is_active:
         return None
     return account

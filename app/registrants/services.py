@@ -30,14 +30,13 @@ def status_counts(session: Session) -> dict[str, int]:
 
 def counts_by_region(session: Session) -> list[tuple[Code, int]]:
     """Active registrants per region code, every region listed (zero included), in code-master order."""
+    active = (sa.select(Registrant.region_id, sa.func.count().label("registrants"))
+              .where(Registrant.status == RegistrantStatus.ACTIVE.value).group_by(Registrant.region_id).subquery())
     rows = session.execute(
-        sa.select(Registrant.region_id, sa.func.count(Registrant.id))
-        .where(Registrant.status == RegistrantStatus.ACTIVE.value)
-        .group_by(Registrant.region_id)
+        sa.select(Code, sa.func.coalesce(active.c.registrants, 0)).outerjoin(active, active.c.region_id == Code.id)
+        .where(Code.kind == CodeKind.REGION.value).order_by(Code.sort_order, Code.id)
     )
-    counts = {region_id: count for region_id, count in rows}
-    regions = session.scalars(sa.select(Code).where(Code.kind == CodeKind.REGION.value).order_by(Code.sort_order))
-    return [(region, counts.get(region.id, 0)) for region in regions]
+    return [(region, count) for region, count in rows]
 
 
 def history_of(session: Session, registrant_id: int) -> tuple[list[ConsentRecord], list[StatusChange]]:
