@@ -10,7 +10,7 @@ INFRA_SYSTEM_PACKAGES := podman runc conmon netavark aardvark-dns catatonit ipta
 INFRA_STAMP := .venv/.infra-stamp
 INVENTORY ?=
 
-.PHONY: run test lint docs translations translations-update clean lint-infra test-infra deploy audit-deps lock audit
+.PHONY: run test lint docs translations translations-update clean lint-infra test-infra deploy audit-deps lock audit audit-experiments
 
 $(STAMP): pyproject.toml scripts/ensure-venv.sh
 	scripts/ensure-venv.sh
@@ -44,13 +44,18 @@ audit-deps: $(STAMP)
 # The steps go on after a failure so that the report shows it; the report's exit code decides.
 audit: $(INFRA_STAMP) translations
 	@scripts/ensure-system-packages.sh $(SYSTEM_TEST_PACKAGES) $(INFRA_SYSTEM_PACKAGES)
-	@mkdir -p build/audit && rm -f build/audit/*.xml build/audit/register*.json
+	@mkdir -p build/audit && rm -f build/audit/*.xml build/audit/register*.json build/audit/experiments.json
 	-$(BIN)/python -m security.supply_chain
 	-TSUNAGU_REQUIRE_MARIADB=1 TSUNAGU_REQUIRE_BROWSER=1 $(BIN)/pytest --junitxml=build/audit/app.xml
+	-$(BIN)/python -m security.experiments
 	-scripts/build-guest-image.sh && PATH=$(CURDIR)/$(BIN):$$PATH CONTAINERS_CONF=$(CURDIR)/containers.conf $(BIN)/molecule test
 	args=""; for f in build/audit/infra.xml; do [ -f $$f ] && args="$$args --junit $$f"; done; \
 	for f in build/audit/register.json build/audit/register-infra.json; do [ -f $$f ] && args="$$args --register $$f"; done; \
-	$(BIN)/python -m security.report --junit build/audit/app.xml $$args --supply build/audit/supply-chain.json --out build/audit/
+	$(BIN)/python -m security.report --junit build/audit/app.xml $$args --supply build/audit/supply-chain.json --experiments build/audit/experiments.json --out build/audit/
+
+# Defence-removal experiments (docs/audit.md): each IPA category's defence removed in a copy; its checks must turn red.
+audit-experiments: $(STAMP)
+	$(BIN)/python -m security.experiments
 
 # Re-resolve requirements.lock from pyproject.toml (ARGS='--upgrade-package jinja2' to take a fix)
 lock: $(STAMP)

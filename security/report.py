@@ -1,11 +1,12 @@
 """The auditor's report: every control of the catalog with its status and the evidence of this run.
 
     .venv/bin/python -m security.report --junit build/audit/app.xml --junit build/audit/infra.xml \\
-        --supply build/audit/supply-chain.json --register build/audit/register.json --out build/audit/
+        --supply build/audit/supply-chain.json --register build/audit/register.json \\
+        [--experiments build/audit/experiments.json] --out build/audit/
 
 Reads security/controls.yaml and the JUnit XML of pytest / testinfra runs; writes index.html and
-controls.xlsx. Exit 1 when a control fails, the supply chain fails, or a cited check did not run (unless
---allow-not-run). How a status is decided: docs/audit.md.
+controls.xlsx. Exit 1 when a control fails, the supply chain fails, a defence-removal experiment did not turn
+red, or a cited check did not run (unless --allow-not-run). How a status is decided: docs/audit.md.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ LABELS = {
 }
 COLOURS = {"pass": "2E7D32", "fail": "C62828", "not-run": "EF6C00", "partial": "F9A825", "gap": "8D6E63",
            "manual": "1565C0", "not-applicable": "9E9E9E"}
+# Defence-removal experiments (security/experiments.py): red is the outcome wanted, so it is shown as a pass.
+EXPERIMENT_LABELS = {"red": ("検知", "turned red"), "not-red": ("未検知", "stayed green"), "invalid": ("無効", "invalid")}
+EXPERIMENT_COLOURS = {"red": COLOURS["pass"], "not-red": COLOURS["fail"], "invalid": COLOURS["not-run"]}
 # terminal colours (pytest's JUnit writes ESC as "#x1B") and characters an xlsx cannot hold
 CONTROL_CHARACTERS = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -308,6 +312,10 @@ class Report:
     git: dict[str, Any]
     generated_at: datetime
     allow_not_run: bool
+    experiments: dict[str, Any] | None = None
+
+    def experiments_of(self, control_id: str) -> list[dict[str, Any]]:
+        return [e for e in (self.experiments or {}).get("experiments", []) if e["control"] == control_id]
 
     def with_status(self, status: str) -> list[ControlResult]:
         return [result for result in self.results if result.status == status]
@@ -320,6 +328,11 @@ class Report:
             problems += [f"{r.id}: {r.reason}" for r in self.with_status("not-run")]
         if self.supply and self.supply.get("status") != "pass":
             problems.append(f"supply chain: {self.supply.get('status', 'no verdict')}")
+        if self.experiments is not None:
+            problems += [f"experiment {e['id']} ({e['control']}): {e['status']}: {e['reason']}"
+                         for e in self.experiments.get("experiments", []) if e["status"] != "red"]
+            if not self.experiments.get("experiments"):
+                problems.append("defence-removal experiments: none in the file")
         return problems
 
     @property
@@ -329,7 +342,7 @@ class Report:
 
 def build_report(catalog: dict[str, Any], junit: list[Path], supply: Path | None = None,
                  register: list[Path] | None = None, applies: set[str] | None = None,
-                 allow_not_run: bool = False) -> Report:
+                 allow_not_run: bool = False, experiments: Path | None = None) -> Report:
     suites, cases = [], []
     for path in junit:
         more_suites, more_cases = read_junit(path)
@@ -339,7 +352,8 @@ def build_report(catalog: dict[str, Any], junit: list[Path], supply: Path | None
     cited = {id(case) for result in results for check in result.checks for case in check.cases}
     return Report(results, summarise(results, catalog["standards"]), suites, len(cases), len(cited),
                   json.loads(supply.read_text(encoding="utf-8")) if supply else None,
-                  read_register(register or []), git_state(), generated_at(), allow_not_run)
+                  read_register(register or []), git_state(), generated_at(), allow_not_run,
+                  json.loads(experiments.read_text(encoding="utf-8")) if experiments else None)
 
 
 # --- the workbook --------------------------------------------------------------------------------------
@@ -418,6 +432,7 @@ def _summary_sheet(wb: Any, report: Report) -> None:
     for suite in report.suites:
         sheet.row(["JUnit", f"{suite.source}: {suite.timestamp}, {suite.seconds:.1f} s, "
                             + ", ".join(f"{n} {o}" for o, n in sorted(suite.counts.items()))])
+    sheet.row(["防御除去実験 / Experiments", _experiments_summary(report.experiments)])
     for problem in report.problems:
         sheet.row(["不合格の理由 / Failing", problem])
     sheet.row([])
@@ -436,6 +451,14 @@ def _summary_sheet(wb: Any, report: Report) -> None:
     chart.x_axis.scaling.orientation = "maxMin"  # first standard at the top, as in the table
     chart.height, chart.width = 9, 22
     sheet.ws.add_chart(chart, f"A{last + 2}")
+
+
+def _experiments_summary(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "未実施 / not run (no --experiments)"
+    experiments = run.get("experiments", [])
+    red = sum(e["status"] == "red" for e in experiments)
+    return f"{red} / {len(experiments)} 検知 / turned red ({run.get('generated_at', '')}, {run.get('seconds', 0)} s)"
 
 
 def _controls_sheet(wb: Any, report: Report) -> None:
@@ -488,6 +511,34 @@ def _supply_sheet(wb: Any, report: Report) -> None:
         sheet.row([row["kind"], row["what"], row["id"], row["detail"]])
 
 
+def _experiment_label(status: str) -> str:
+    ja, en = EXPERIMENT_LABELS.get(status, (status, status))
+    return f"{ja} / {en}"
+
+
+def _experiments_sheet(wb: Any, report: Report) -> None:
+    """One row per defence-removal experiment (only when --experiments was given; 概要 says "not run" otherwise)."""
+    from openpyxl.styles import Font, PatternFill
+
+    run = report.experiments
+    if run is None:
+        return
+    sheet = _Sheet(wb, "除去実験", [30, 16, 10, 40, 40, 28, 16, 60, 60, 8, 50, 10])
+    sheet.row(["防御除去実験 / Defence-removal experiments", run.get("status", ""), run.get("generated_at", ""),
+               (run.get("git") or {}).get("commit", "")], bold=True)
+    sheet.header(["ID", "管理策 / Control", "IPA", "除去した防御", "Defence removed", "ファイル / File",
+                  "結果 / Result", "検査 / Checks", "失敗したテスト / Failing tests", "exit", "抜粋 / Excerpt",
+                  "秒 / Seconds"])
+    for e in run.get("experiments", []):
+        checks = "\n".join(("red: " if c in e["red_checks"] else "not red: ") + c for c in e["checks"])
+        number = sheet.row([e["id"], e["control"], e["ipa"], e["removed"]["ja"], e["removed"]["en"], e["file"],
+                            _experiment_label(e["status"]), checks, "\n".join(e["failing_tests"]), e["exit_code"],
+                            e["excerpt"] or e["reason"], e["seconds"]])
+        cell = sheet.ws.cell(row=number, column=7)
+        cell.fill = PatternFill("solid", fgColor=EXPERIMENT_COLOURS.get(e["status"], COLOURS["fail"]))
+        cell.font = Font(bold=True, color="FFFFFF")
+
+
 def _register_sheet(wb: Any, report: Report) -> None:
     sheet = _Sheet(wb, "個人データ閲覧者", [30, 22, 16, 12, 16, 14, 12, 26])
     register = report.register
@@ -535,7 +586,8 @@ def workbook_bytes(report: Report) -> bytes:
 
     wb = Workbook()
     wb.remove(wb.active)
-    for build_sheet in (_summary_sheet, _controls_sheet, _evidence_sheet, _supply_sheet, _register_sheet):
+    for build_sheet in (_summary_sheet, _controls_sheet, _evidence_sheet, _supply_sheet, _register_sheet,
+                        _experiments_sheet):
         build_sheet(wb, report)
     wb.properties.creator = wb.properties.lastModifiedBy = "Tsunagu security.report"
     wb.properties.created = report.generated_at.astimezone(UTC).replace(tzinfo=None)
@@ -551,6 +603,7 @@ def render_html(report: Report) -> str:
     env.globals["params"] = _params
     return env.get_template("report.html.j2").render(
         report=report, labels=LABELS, colours=COLOURS, statuses=STATUSES, bars=chart_bars(report.summary),
+        experiment_labels=EXPERIMENT_LABELS, experiment_colours=EXPERIMENT_COLOURS,
         supply_rows=supply_rows(report.supply) if report.supply else [])
 
 
@@ -569,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--supply", type=Path, help="build/audit/supply-chain.json of `make audit-deps`")
     parser.add_argument("--register", type=Path, action="append", default=[],
                         help="a personal-data register JSON (flask register personal-data; the guests' file)")
+    parser.add_argument("--experiments", type=Path,
+                        help="build/audit/experiments.json of `python -m security.experiments`")
     parser.add_argument("--catalog", type=Path, default=CATALOG)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "audit")
     parser.add_argument("--allow-not-run", action="store_true",
@@ -576,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--applies", action="append", default=[], metavar="CONTROL",
                         help="this deployment is one where CONTROL's not_applicable reason does not hold")
     args = parser.parse_args(argv)
-    for path in [*args.junit, *args.register, *([args.supply] if args.supply else []), args.catalog]:
+    optional = [path for path in (args.supply, args.experiments) if path]
+    for path in [*args.junit, *args.register, *optional, args.catalog]:
         if not path.is_file():
             parser.error(f"{path}: no such file")
     catalog = yaml.safe_load(args.catalog.read_text(encoding="utf-8"))
@@ -584,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--applies: no such control: {', '.join(sorted(unknown))}")
     try:
-        report = build_report(catalog, args.junit, args.supply, args.register, set(args.applies), args.allow_not_run)
+        report = build_report(catalog, args.junit, args.supply, args.register, set(args.applies), args.allow_not_run,
+                              args.experiments)
     except (ElementTree.ParseError, json.JSONDecodeError) as error:  # a run killed half-way leaves a broken file
         print(f"audit: cannot read an input: {error}", file=sys.stderr)
         return 2

@@ -50,6 +50,7 @@ def test_security_headers_on_portal_and_admin_pages(client, path):
     csp = response.headers["Content-Security-Policy"]
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
     assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"  # for browsers that predate frame-ancestors
     assert "default-src 'self'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] in {"same-origin", "strict-origin-when-cross-origin", "no-referrer"}

@@ -14,6 +14,8 @@ from tests.support.fast_hashing import fast_password_hashing  # noqa: F401  (aut
 SESSION_COOKIE = "tsunagu_session"
 HOME = {"admin": "/admin/", "portal": "/me"}
 LOGOUT = {"admin": "/admin/logout", "portal": "/logout"}
+LOGIN = {"admin": "/admin/login", "portal": "/login"}
+PLANTED_KEY = "planted_before_login"
 
 
 def cookie_problems(set_cookie: str, *, over_tls: bool) -> list[str]:
@@ -74,17 +76,27 @@ def test_over_tls_every_cookie_is_secure(app, world, realm, settings_overrides):
 
 @pytest.mark.parametrize("realm", ["admin", "portal"])
 def test_session_id_is_rotated_at_login(app, world, realm):
-    """No fixation: the cookie a visitor had before logging in is not the logged-in one, and is worth nothing."""
+    """No fixation: nothing of the session a visitor had before logging in survives the login. An attacker who
+    planted that session (and so knows its CSRF token and contents) gains nothing: the keys they planted are gone,
+    the CSRF token they know is refused, and their copy of the pre-login cookie opens nothing."""
     client = app.test_client()
-    client.get(f"/{'admin/' if realm == 'admin' else ''}login")
+    known_token = csrf_token(client, LOGIN[realm])
+    with client.session_transaction() as fixated:
+        fixated[PLANTED_KEY] = "set before the login"
+        planted = dict(fixated)
     before = client.get_cookie(SESSION_COOKIE).value
     email, _ = account_for(world, realm)
     assert login(client, email, STRONG_PASSWORD, realm=realm).status_code == 302
-    after = client.get_cookie(SESSION_COOKIE).value
-    assert before != after
-    planted = app.test_client()
-    planted.set_cookie(SESSION_COOKIE, before)
-    assert planted.get(HOME[realm]).status_code == 302
+    with client.session_transaction() as logged_in:
+        survivors = {key: value for key, value in logged_in.items() if planted.get(key) == value}
+    assert survivors == {}, "pre-login session content survived the login"
+    assert client.get_cookie(SESSION_COOKIE).value != before
+    forged = client.post(LOGOUT[realm], data={"csrf_token": known_token})
+    assert forged.status_code == 400, "the CSRF token of the pre-login session is still accepted"
+    assert client.get(HOME[realm]).status_code == 200
+    attacker = app.test_client()
+    attacker.set_cookie(SESSION_COOKIE, before)
+    assert attacker.get(HOME[realm]).status_code == 302
 
 
 @pytest.mark.parametrize("realm", ["admin", "portal"])
