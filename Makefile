@@ -10,7 +10,7 @@ INFRA_SYSTEM_PACKAGES := podman runc conmon netavark aardvark-dns catatonit ipta
 INFRA_STAMP := .venv/.infra-stamp
 INVENTORY ?=
 
-.PHONY: run test lint docs translations translations-update clean lint-infra test-infra deploy audit-deps lock audit audit-experiments
+.PHONY: run test lint docs translations translations-update clean lint-infra test-infra deploy audit-deps lock audit audit-experiments audit-broken-settings
 
 $(STAMP): pyproject.toml scripts/ensure-venv.sh
 	scripts/ensure-venv.sh
@@ -56,6 +56,10 @@ audit: $(INFRA_STAMP) translations
 # Defence-removal experiments (docs/audit.md): each IPA category's defence removed in a copy; its checks must turn red.
 audit-experiments: $(STAMP)
 	$(BIN)/python -m security.experiments
+
+# Broken-setting experiment (docs/audit.md): needs converged molecule guests (molecule test --destroy=never).
+audit-broken-settings: $(INFRA_STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH CONTAINERS_CONF=$(CURDIR)/containers.conf $(BIN)/python -m security.broken_settings
 
 # Re-resolve requirements.lock from pyproject.toml (ARGS='--upgrade-package jinja2' to take a fix)
 lock: $(STAMP)
