@@ -59,7 +59,7 @@ audit-experiments: $(STAMP)
 
 # Broken-setting experiment (docs/audit.md): needs converged molecule guests (molecule test --destroy=never).
 audit-broken-settings: $(INFRA_STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH CONTAINERS_CONF=$(CURDIR)/containers.conf $(BIN)/python -m security.broken_settings
+	$(BIN)/python -m security.broken_settings
 
 # Re-resolve requirements.lock from pyproject.toml (ARGS='--upgrade-package jinja2' to take a fix)
 lock: $(STAMP)

@@ -44,11 +44,12 @@ def combined_extra_vars(settings: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def molecule(*args: str, junit: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-                        "CONTAINERS_CONF": str(ROOT / "containers.conf")}
+    """molecule of this venv, as `make test-infra` runs it (the venv's ansible first on PATH)."""
+    venv_bin = Path(sys.executable).parent
+    env = os.environ | {"PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", "CONTAINERS_CONF": str(ROOT / "containers.conf")}
     if junit:
         env["TSUNAGU_INFRA_JUNIT"] = junit
-    return subprocess.run([str(Path(sys.executable).parent / "molecule"), *args], cwd=ROOT, env=env,  # noqa: S603 (fixed argv)
+    return subprocess.run([str(venv_bin / "molecule"), *args], cwd=ROOT, env=env,  # noqa: S603 (fixed argv)
                           capture_output=True, text=True, check=False)
 
 
@@ -63,7 +64,7 @@ def verdicts(settings: list[dict[str, Any]], junit: Path) -> list[dict[str, Any]
     rows = []
     for setting in settings:
         judged = [judge_control(controls[control_id], cases, set()) for control_id in setting["expect_red"]]
-        failing = [f"{check.check}" for result in judged for check in result.checks if check.status == "fail"]
+        failing = [check.check for result in judged for check in result.checks if check.status == "fail"]
         rows.append({"id": setting["id"], "removed": setting["removed"], "extra_vars": setting["extra_vars"],
                      "controls": {result.id: result.status for result in judged}, "failing_checks": failing,
                      "red": all(result.status == "fail" for result in judged)})

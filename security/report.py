@@ -413,11 +413,11 @@ class _Sheet:
         self.ws.freeze_panes = self.ws.cell(row=number + 1, column=1)
         return number
 
-    def status_cell(self, row: int, column: int, status: str) -> None:
+    def status_cell(self, row: int, column: int, status: str, colours: dict[str, str] = COLOURS) -> None:
         from openpyxl.styles import Font, PatternFill
 
         cell = self.ws.cell(row=row, column=column)
-        cell.fill = PatternFill("solid", fgColor=COLOURS[status])
+        cell.fill = PatternFill("solid", fgColor=colours.get(status, COLOURS["fail"]))
         cell.font = Font(bold=True, color="FFFFFF")
 
 
@@ -518,8 +518,6 @@ def _experiment_label(status: str) -> str:
 
 def _experiments_sheet(wb: Any, report: Report) -> None:
     """One row per defence-removal experiment (only when --experiments was given; 概要 says "not run" otherwise)."""
-    from openpyxl.styles import Font, PatternFill
-
     run = report.experiments
     if run is None:
         return
@@ -534,9 +532,7 @@ def _experiments_sheet(wb: Any, report: Report) -> None:
         number = sheet.row([e["id"], e["control"], e["ipa"], e["removed"]["ja"], e["removed"]["en"], e["file"],
                             _experiment_label(e["status"]), checks, "\n".join(e["failing_tests"]), e["exit_code"],
                             e["excerpt"] or e["reason"], e["seconds"]])
-        cell = sheet.ws.cell(row=number, column=7)
-        cell.fill = PatternFill("solid", fgColor=EXPERIMENT_COLOURS.get(e["status"], COLOURS["fail"]))
-        cell.font = Font(bold=True, color="FFFFFF")
+        sheet.status_cell(number, 7, e["status"], EXPERIMENT_COLOURS)
 
 
 def _register_sheet(wb: Any, report: Report) -> None:
