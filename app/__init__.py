@@ -49,6 +49,9 @@ def _flask_config(settings: Any) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": settings.cookie_secure,
         "USE_SESSION_FOR_NEXT": True,  # the login views read session["next"]; never a forgeable ?next=
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=settings.session_absolute_hours),
+        # the cookie lives as long as the absolute session limit, from login; idle expiry is the server's
+        # (LoginSession), so re-signing and re-sending the cookie on every response bought nothing
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "WTF_CSRF_TIME_LIMIT": settings.session_absolute_hours * 3600,
         "BABEL_DEFAULT_LOCALE": settings.default_locale,
         "BABEL_DEFAULT_TIMEZONE": settings.timezone,

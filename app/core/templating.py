@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask, current_app
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from app.staff.models import Permission
 
@@ -33,9 +35,12 @@ def init_app(app: Flask) -> None:
         return format_datetime(value, "yyyy-MM-dd HH:mm") if value else ""
 
     @app.template_filter("code_labels")
-    def code_labels(codes: Any) -> str:
-        """Code-master entries by their label in the user's language, joined as that language lists things."""
-        english = str(get_locale() or "ja") == "en"
+    @pass_context
+    def code_labels(context: Context, codes: Any) -> str:
+        """Code-master entries by their label in the user's language, joined as that language lists things.
+
+        The language comes from the page's context when it has one: a chart calls this once per bar."""
+        english = (context.get("current_locale") or str(get_locale() or "ja")) == "en"
         labels = [(code.label_en or code.label) if english else code.label for code in codes if code]
         return (", " if english else "、").join(labels)
 

@@ -53,6 +53,15 @@ def test_configuration_valid(host):
     assert host.run("apache2ctl -t").rc == 0
 
 
+def test_the_whole_worker_pool_runs_from_the_start(host):
+    """All 150 worker threads (6 children of 25) run while idle, so a burst never makes Apache start and
+    stop children, which drops the kept-alive connections of the child being stopped."""
+    pids = host.check_output("pgrep -P \"$(cat /run/apache2/apache2.pid)\" -x apache2 || true").split()
+    assert len(pids) == 6, f"{len(pids)} children running"
+    threads = [int(host.check_output(f"ps -o nlwp= -p {pid}")) for pid in pids]
+    assert all(n >= 25 for n in threads), threads  # 25 workers, plus the listener and the supervisor
+
+
 def test_http_redirects_to_https(host, name):
     out = curl(host, name, f"-o /dev/null -w '%{{http_code}} %{{redirect_url}}' http://{name}/login?next=/x")
     assert out.stdout == f"301 https://{name}/login?next=/x"
