@@ -36,10 +36,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _flask_config(settings: Any) -> dict[str, Any]:
     from datetime import timedelta
 
+    from app.core import dbpool
+
     return {
         "SECRET_KEY": settings.secret_key,
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_recycle": 3600},
+        "SQLALCHEMY_ENGINE_OPTIONS": dict(dbpool.ENGINE_OPTIONS),
         "MAX_CONTENT_LENGTH": settings.max_request_bytes,
         "MAX_FORM_MEMORY_SIZE": settings.max_form_bytes,
         "MAX_FORM_PARTS": 200,
@@ -61,7 +63,12 @@ def _flask_config(settings: Any) -> dict[str, Any]:
 
 
 def _init_extensions(app: Flask, ext: Any, locale_selector: Any) -> None:
+    from app.core import dbpool
+
     ext.db.init_app(app)
+    with app.app_context():
+        for engine in ext.db.engines.values():
+            dbpool.install(engine)
     ext.migrate.init_app(app, ext.db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     ext.csrf.init_app(app)
     ext.babel.init_app(app, locale_selector=locale_selector)

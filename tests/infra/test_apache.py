@@ -54,12 +54,12 @@ def test_configuration_valid(host):
 
 
 def test_the_whole_worker_pool_runs_from_the_start(host):
-    """All 150 worker threads (6 children of 25) run while idle, so a burst never makes Apache start and
+    """All 192 worker threads (3 children of 64) run while idle, so a burst never makes Apache start and
     stop children, which drops the kept-alive connections of the child being stopped."""
     pids = host.check_output("pgrep -P \"$(cat /run/apache2/apache2.pid)\" -x apache2 || true").split()
-    assert len(pids) == 6, f"{len(pids)} children running"
+    assert len(pids) == 3, f"{len(pids)} children running"
     threads = [int(host.check_output(f"ps -o nlwp= -p {pid}")) for pid in pids]
-    assert all(n >= 25 for n in threads), threads  # 25 workers, plus the listener and the supervisor
+    assert all(n >= 64 for n in threads), threads  # 64 workers, plus the listener and the supervisor
 
 
 def test_http_redirects_to_https(host, name):
