@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -28,7 +28,34 @@ def password_hint() -> str:
     return str(_l("%(n)d文字以上にしてください。", n=settings.password_min_length))
 
 
+def install_template_gettext(app: Flask) -> None:
+    """Templates translate with one locale lookup and a dict per call.
+
+    Flask-Babel's own template callables look up the domain, the locale and the catalogue through the request
+    context on every call (about 7 µs; a page makes twenty or more). The catalogues are kept per locale, as
+    Flask-Babel keeps them; a forced locale (mails in the site's language) still gets its own catalogue.
+    """
+    catalogues: dict[Any, Any] = {}
+
+    def catalogue() -> Any:
+        locale = get_locale()
+        found = catalogues.get(locale)
+        if found is None:
+            found = catalogues[locale] = get_translations()
+        return found
+
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  (added by jinja2.ext.i18n)
+        gettext=lambda message: catalogue().ugettext(message),
+        ngettext=lambda singular, plural, n: catalogue().ungettext(singular, plural, n),
+        pgettext=lambda context, message: catalogue().upgettext(context, message),
+        npgettext=lambda context, singular, plural, n: catalogue().unpgettext(context, singular, plural, n),
+        newstyle=True,
+    )
+
+
 def init_app(app: Flask) -> None:
+    install_template_gettext(app)
+
     @app.template_filter("local_dt")
     def local_dt(value: Any) -> str:
         """A stored (naive UTC) timestamp shown in the configured time zone."""
