@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app import audit
-from app.admin import forms, render, staff_blueprint
+from app.admin import figures, forms, render, staff_blueprint
 from app.auth import services as auth
 from app.auth import totp
 from app.auth.forms import LoginForm, PasswordChangeForm
@@ -28,6 +28,7 @@ from app.auth.web import (
     settings,
 )
 from app.core.redirects import safe_next
+from app.core.timeutil import utcnow
 from app.correspondence import services as correspondence
 from app.extensions import db, limiter
 from app.registrants import services as registrants
@@ -152,10 +153,9 @@ def totp_disable() -> Any:
 @bp.get("/")
 @requires(Permission.VIEW)
 def dashboard() -> Any:
-    counts = registrants.status_counts(db.session)
-    by_region = registrants.counts_by_region(db.session)
-    return render("admin/dashboard.html", [], counts=counts, by_region=by_region,
-                  locked=auth.count_locked(db.session))
+    shown = figures.dashboard(db.session, utcnow())
+    return render("admin/dashboard.html", [], counts=shown.by_status, by_region=shown.by_region,
+                  locked=shown.locked)
 
 
 # --- registrants (read-only in this shell) ---------------------------------------------------------

@@ -170,16 +170,11 @@ def locked_accounts(session: Session, kind: str) -> list[Any]:
     ))
 
 
-@cache
-def _locked_count_query() -> sa.Select[Any]:
-    locked = [sa.select(sa.func.count()).where(model.locked_until > sa.bindparam("now")).scalar_subquery()
-              for model in (_account_model("registrant"), _account_model("staff"))]
-    return sa.select(locked[0] + locked[1])
-
-
-def count_locked(session: Session) -> int:
-    """Registrant and staff accounts locked right now (the dashboard's figure), in one query."""
-    return session.scalar(_locked_count_query(), {"now": utcnow()}) or 0
+def locked_count(now: Any) -> sa.ColumnElement[int]:
+    """Registrant and staff accounts locked at `now` (a value or a bound parameter), as one SQL expression."""
+    registrants, staff = (sa.select(sa.func.count()).where(model.locked_until > now).scalar_subquery()
+                          for model in (_account_model("registrant"), _account_model("staff")))
+    return registrants + staff
 
 
 def check_new_password(settings: Settings, password: str, login: str) -> list[str]:
@@ -231,10 +226,12 @@ def start_session(session: Session, account: Any) -> str:
 
 @cache
 def _live_session_query(kind: str) -> sa.Select[Any]:
-    """The login session and its account, by token hash and account id. Built once per kind and reused:
-    assembling the statement cost about three times as much as running it, on every logged-in request."""
+    """The login session's times and its account, by token hash and account id. Built once per kind and
+    reused: assembling the statement cost about three times as much as running it, on every logged-in
+    request. The session is read as plain columns: only the account is needed as an object."""
     model = _account_model(kind)
-    return (sa.select(LoginSession, model).join(model, model.id == LoginSession.account_id)
+    return (sa.select(LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at, model)
+            .join(model, model.id == LoginSession.account_id)
             .where(LoginSession.token_hash == sa.bindparam("token_hash"), LoginSession.account_kind == kind,
                    LoginSession.account_id == sa.bindparam("account_id")))
 
@@ -247,16 +244,16 @@ def resume_session(session: Session, settings: Settings, token: str | None, kind
                             {"token_hash": _token_hash(token), "account_id": account_id}).first()
     if found is None:
         return None
-    row, account = found
+    session_id, created_at, last_seen_at, account = found
     now = utcnow()
-    idle = now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
-    too_old = now - row.created_at > timedelta(hours=settings.session_absolute_hours)
+    idle = now - last_seen_at > timedelta(minutes=settings.session_idle_minutes)
+    too_old = now - created_at > timedelta(hours=settings.session_absolute_hours)
     if idle or too_old:
-        session.delete(row)
+        session.execute(sa.delete(LoginSession).where(LoginSession.id == session_id))
         session.commit()
         return None
-    if now - row.last_seen_at > timedelta(seconds=30):
-        row.last_seen_at = now
+    if now - last_seen_at > timedelta(seconds=30):
+        session.execute(sa.update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now))
         session.commit()
     return account
 

@@ -76,3 +76,34 @@ def test_the_reused_menu_follows_the_role_the_language_and_the_page(app, make_st
         assert 'href="/admin/" aria-current' not in on_list
     viewer.get("/lang/en?next=/admin/")
     assert "ダッシュボード" in viewer_menu and "ダッシュボード" not in _menu(viewer.get("/admin/").get_data(as_text=True))
+
+
+def test_dashboard_figures_count_each_status_every_region_in_order_and_live_locks(app, make_staff, make_registrant):
+    from datetime import timedelta
+
+    from app.admin import figures
+    from app.codes.models import Code
+    from app.core.timeutil import utcnow
+    from app.staff.models import StaffUser
+
+    now = utcnow()
+    with app.app_context():
+        regions = [Code(kind="region", code=code, label=label, label_en=label_en, sort_order=order)
+                   for code, label, label_en, order in (("b", "南", "South", 2), ("a", "北", None, 1), ("c", "西", "West", 3))]
+        db.session.add_all(regions)
+        db.session.commit()
+        south, north, west = (region.id for region in regions)
+    for status, region, locked_until in (("active", south, None), ("active", south, now + timedelta(minutes=5)),
+                                         ("active", north, now - timedelta(minutes=5)), ("expired", west, None),
+                                         ("withdrawn", None, None), ("active", None, None)):
+        make_registrant(status=status, region_id=region, locked_until=locked_until)
+    staff = make_staff("viewer")
+    with app.app_context():
+        db.session.get(StaffUser, staff.id).locked_until = now + timedelta(minutes=1)
+        db.session.commit()
+        shown = figures.dashboard(db.session, now)
+    assert shown.by_status == {"pending": 0, "active": 4, "expired": 1, "withdrawn": 1, "anonymised": 0}
+    assert [(region.label, region.label_en, count) for region, count in shown.by_region] == [
+        ("北", None, 1), ("南", "South", 2), ("西", "West", 0)]  # code-master order; expired registrants not counted
+    assert [region.id for region, _ in shown.by_region] == [north, south, west]
+    assert shown.locked == 2  # one registrant and one staff user; the lock that has run out is not counted
