@@ -77,6 +77,10 @@ session=$(awk '$6 == "tsunagu_session" {print $7}' "$jar")
 [ -n "$session" ] || { echo "log-in failed (no tsunagu_session cookie)" >&2; exit 1; }
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$BASE_URL$PAGE")
 [ "$code" = 200 ] || { echo "$PAGE answers $code after log-in, expected 200" >&2; exit 1; }
+# wrk sends the cookie as a browser would after that first page: the page put the form token (CSRF) into the
+# session, and a browser keeps the cookie that carried it; the log-in's cookie would make every request mint a
+# new token and re-sign the cookie
+session=$(awk '$6 == "tsunagu_session" {print $7}' "$jar")
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$BASE_URL$STATIC")
 [ "$code" = 200 ] || { echo "$STATIC answers $code, expected 200" >&2; exit 1; }
 
