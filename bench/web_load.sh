@@ -125,7 +125,7 @@ for round in $(seq 1 "$ROUNDS"); do  # page and static alternate, so a drift of 
 done
 
 # per round: the ratio of the page to the static file measured next to it, and whether the target was met
-awk '{ ratio = $1 / $4; met += ($3 == 0 && $2 < 200); n++; r[n] = ratio; p[n] = $2; e += $3
+awk '{ ratio = $1 / $4; met += ($3 == 0 && $2 < 200); n++
        printf "round %d: ratio logged-in / static %.3f (%.1f%%), p99 %.1f ms, errors %d\n", n, ratio, 100 * ratio, $2, $3 }
      END { printf "target (issue 7): 0 errors, p99 < 200 ms on the logged-in page: met in %d of %d round(s)%s\n",
                   met, n, (met == n) ? "" : " (NOT met)" }' "$work/rounds"

@@ -39,12 +39,13 @@ class Figures:
     locked: int
 
 
-def _row(figure: str, count: Any, status: Any = None, region: tuple[Any, ...] = (None,) * 4) -> sa.Select[Any]:
+COLUMNS = ("status", "code_id", "label", "label_en", "position")
+
+
+def _part(figure: str, count: Any, **columns: Any) -> sa.Select[Any]:
     """One part of the union: every part has the same columns, NULL where a figure has nothing to say."""
-    values = dict(zip(("status", "code_id", "label", "label_en", "position"), (status, *region), strict=True))
     return sa.select(sa.literal(figure).label("figure"),
-                     *((sa.null() if value is None else value).label(name) for name, value in values.items()),
-                     count.label("n"))
+                     *(columns.get(name, sa.null()).label(name) for name in COLUMNS), count.label("n"))
 
 
 @cache
@@ -52,23 +53,23 @@ def _figures_query() -> sa.CompoundSelect:
     """Built once: assembling the statement cost more than running it."""
     active = (sa.select(Registrant.region_id, sa.func.count().label("registrants"))
               .where(Registrant.status == RegistrantStatus.ACTIVE.value).group_by(Registrant.region_id).subquery())
-    by_status = _row(STATUS, sa.func.count(), status=Registrant.status).group_by(Registrant.status)
-    by_region = (_row(REGION, sa.func.coalesce(active.c.registrants, 0),
-                      region=(Code.id, Code.label, Code.label_en, Code.sort_order))
+    by_status = _part(STATUS, sa.func.count(), status=Registrant.status).group_by(Registrant.status)
+    by_region = (_part(REGION, sa.func.coalesce(active.c.registrants, 0), code_id=Code.id, label=Code.label,
+                       label_en=Code.label_en, position=Code.sort_order)
                  .outerjoin(active, active.c.region_id == Code.id).where(Code.kind == CodeKind.REGION.value))
-    return sa.union_all(by_status, by_region, _row(LOCKED, locked_count(sa.bindparam("now"))))
+    locked = _part(LOCKED, locked_count(sa.bindparam("now")))
+    return sa.union_all(by_status, by_region, locked).order_by("position", "code_id")  # regions in code-master order
 
 
 def dashboard(session: Session, now: datetime) -> Figures:
     by_status = {status.value: 0 for status in RegistrantStatus}
-    regions: list[tuple[Any, Any, Region, int]] = []
+    by_region: list[tuple[Region, int]] = []
     locked = 0
     for row in session.execute(_figures_query(), {"now": now}):
         if row.figure == STATUS:
             by_status[row.status] = int(row.n)
         elif row.figure == REGION:
-            regions.append((row.position, row.code_id, Region(row.code_id, row.label, row.label_en), int(row.n)))
+            by_region.append((Region(row.code_id, row.label, row.label_en), int(row.n)))
         else:
             locked = int(row.n or 0)
-    regions.sort(key=lambda entry: (entry[0], entry[1]))
-    return Figures(by_status, [(region, count) for _, _, region, count in regions], locked)
+    return Figures(by_status, by_region, locked)
