@@ -45,6 +45,7 @@ class Settings:
     trusted_proxies: int = 0
     cookie_secure: bool = False
     audit_page_size: int = 50
+    dashboard_figures_seconds: int = 30  # a web process reuses the dashboard's counts this long (0: count every view)
     # links in mails and QR codes point here
     public_base_url: str = "http://127.0.0.1:5000"
     # mail (the outbox worker sends through this relay)
@@ -103,6 +104,7 @@ class Settings:
         _require_at_least("max_form_bytes", self.max_form_bytes, 16 * 1024)
         _require_at_least("trusted_proxies", self.trusted_proxies, 0)
         _require_at_least("audit_page_size", self.audit_page_size, 1)
+        _require_at_least("dashboard_figures_seconds", self.dashboard_figures_seconds, 0)
         _require_rate_limit("login_rate_limit", self.login_rate_limit)
         _require_at_least("smtp_port", self.smtp_port, 1)
         _require_at_least("mail_max_attempts", self.mail_max_attempts, 1)

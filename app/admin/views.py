@@ -3,9 +3,10 @@ audit history. Staff users are managed in app.staff.views."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -153,9 +154,11 @@ def totp_disable() -> Any:
 @bp.get("/")
 @requires(Permission.VIEW)
 def dashboard() -> Any:
-    shown = figures.dashboard(db.session, utcnow())
+    max_age = timedelta(seconds=settings().dashboard_figures_seconds)
+    recent = current_app.extensions.setdefault("tsunagu.dashboard_figures", figures.RecentFigures(max_age))
+    shown = recent.get(db.session, utcnow())
     return render("admin/dashboard.html", [], counts=shown.by_status, by_region=shown.by_region,
-                  locked=shown.locked)
+                  locked=shown.locked, counted_at=shown.counted_at)
 
 
 # --- registrants (read-only in this shell) ---------------------------------------------------------

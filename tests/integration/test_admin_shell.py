@@ -107,3 +107,30 @@ def test_dashboard_figures_count_each_status_every_region_in_order_and_live_lock
         ("北", None, 1), ("南", "South", 2), ("西", "West", 0)]  # code-master order; expired registrants not counted
     assert [region.id for region, _ in shown.by_region] == [north, south, west]
     assert shown.locked == 2  # one registrant and one staff user; the lock that has run out is not counted
+
+
+def test_the_dashboard_reuses_its_counts_for_a_while_and_says_when_they_were_counted(app, client, make_staff,
+                                                                                    make_registrant):
+    """Counting grows with the register, so a process reuses its figures for dashboard_figures_seconds; a
+    registrant added meanwhile shows once they are that old, and the page always names the counting time."""
+    import dataclasses
+    from datetime import timedelta
+
+    make_registrant(status="active")
+    login(client, make_staff("viewer").email, STRONG_PASSWORD)
+
+    def active() -> int:
+        page = client.get("/admin/").get_data(as_text=True)
+        assert re.search(r'<p class="hint">\d{4}-\d\d-\d\d \d\d:\d\d 時点の集計</p>', page)
+        return int(re.search(r'有効な登録者</span><span class="stat-value">(\d+)<', page).group(1))
+
+    assert active() == 1
+    make_registrant(status="active", email="second@example.jp")
+    assert active() == 1  # the figures counted a moment ago
+    recent = app.extensions["tsunagu.dashboard_figures"]
+    assert recent.max_age == timedelta(seconds=30)
+    recent.last = dataclasses.replace(recent.last, counted_at=recent.last.counted_at - timedelta(seconds=30))
+    assert active() == 2  # thirty seconds old: counted again
+    recent.max_age = timedelta(0)
+    make_registrant(status="active", email="third@example.jp")
+    assert active() == 3  # dashboard_figures_seconds = 0 counts on every view
