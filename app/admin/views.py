@@ -154,11 +154,18 @@ def totp_disable() -> Any:
 @bp.get("/")
 @requires(Permission.VIEW)
 def dashboard() -> Any:
-    max_age = timedelta(seconds=settings().dashboard_figures_seconds)
-    recent = current_app.extensions.setdefault("tsunagu.dashboard_figures", figures.RecentFigures(max_age))
-    shown = recent.get(db.session, utcnow())
+    shown = _recent_figures().get(db.session, utcnow())
     return render("admin/dashboard.html", [], counts=shown.by_status, by_region=shown.by_region,
                   locked=shown.locked, counted_at=shown.counted_at)
+
+
+def _recent_figures() -> figures.RecentFigures:
+    """This web process's dashboard figures, made on the first view."""
+    recent = current_app.extensions.get("tsunagu.dashboard_figures")
+    if recent is None:
+        max_age = timedelta(seconds=settings().dashboard_figures_seconds)
+        recent = current_app.extensions["tsunagu.dashboard_figures"] = figures.RecentFigures(max_age)
+    return recent
 
 
 # --- registrants (read-only in this shell) ---------------------------------------------------------
