@@ -67,9 +67,9 @@ class Connection(PodmanConnection):
     has_pipelining = True
 
     def _connect(self):
-        ConnectionBase._connect(self)
         if not self._as_root():
             return super()._connect()
+        ConnectionBase._connect(self)
         rc, stdout, stderr = self._podman(["container", "inspect", "--format", "{{.State.Pid}}"])
         guest_pid = to_text(stdout).strip()
         if rc != 0 or not guest_pid.isdigit() or guest_pid == "0":
